@@ -1,0 +1,281 @@
+/**
+ * Scenario tests of the core, named after the Raft dissertation's sections. A tiny in-memory
+ * network delivers every message synchronously until the cluster is quiet, so each scenario is
+ * deterministic.
+ */
+import { describe, expect, it } from 'vitest';
+import { RawNode, bootstrapEntries } from './rawnode.js';
+import { MemoryStorage } from './storage.js';
+import { seededRandom } from './simulation.js';
+import type { Message, NodeId } from './types.js';
+
+class Net {
+  readonly nodes = new Map<NodeId, RawNode>();
+  readonly storages = new Map<NodeId, MemoryStorage>();
+  readonly cut = new Set<NodeId>();
+  readonly sent: Message[] = [];
+  applied = new Map<NodeId, string[]>();
+  readStates = new Map<NodeId, { index: number; ctx: string }[]>();
+
+  constructor(n: number, opts: { learners?: number } = {}) {
+    const voters = Array.from({ length: n }, (_, i) => i + 1);
+    const boot = bootstrapEntries(voters.map((id) => ({ id, context: new Uint8Array(0) })));
+    const learners = Array.from({ length: opts.learners ?? 0 }, (_, i) => n + i + 1);
+    for (const id of [...voters, ...learners]) {
+      const s = new MemoryStorage();
+      s.append(boot.entries);
+      s.setHardState(boot.hardState);
+      this.storages.set(id, s);
+      this.nodes.set(id, new RawNode({ id, storage: s, random: seededRandom(id), electionTick: 10, heartbeatTick: 1 }));
+      this.applied.set(id, []);
+      this.readStates.set(id, []);
+    }
+  }
+
+  node(id: NodeId): RawNode {
+    return this.nodes.get(id)!;
+  }
+
+  /** Processes every Ready and delivers every message until nothing moves. */
+  settle(): void {
+    for (let round = 0; round < 1000; round++) {
+      let moved = false;
+      for (const [id, n] of this.nodes) {
+        while (n.hasReady()) {
+          moved = true;
+          const rd = n.ready();
+          const s = this.storages.get(id)!;
+          if (rd.snapshot) s.applySnapshot(rd.snapshot);
+          s.append(rd.entries);
+          if (rd.hardState) s.setHardState(rd.hardState);
+          for (const e of rd.committedEntries) if (e.type === 'normal' && e.data.length > 0) this.applied.get(id)!.push(new TextDecoder().decode(e.data));
+          for (const rs of rd.readStates) this.readStates.get(id)!.push({ index: rs.index, ctx: new TextDecoder().decode(rs.context) });
+          for (const m of [...rd.messages, ...rd.messagesAfterPersist]) this.deliver(m);
+          n.advance(rd);
+        }
+      }
+      if (!moved) return;
+    }
+    throw new Error('network did not settle');
+  }
+
+  private deliver(m: Message): void {
+    this.sent.push(m);
+    if (this.cut.has(m.from) || this.cut.has(m.to)) return;
+    this.nodes.get(m.to)?.step(m);
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let i = 0; i < times; i++) {
+      this.node(id).tick();
+      this.settle();
+    }
+  }
+
+  tickAll(times: number): void {
+    for (let i = 0; i < times; i++) {
+      for (const n of this.nodes.values()) n.tick();
+      this.settle();
+    }
+  }
+
+  elect(id: NodeId): void {
+    this.node(id).campaign();
+    this.settle();
+    expect(this.node(id).raft.state).toBe('leader');
+  }
+
+  /** Ticks `ids` (others are assumed cut off) until one of them leads; returns it. */
+  electAmong(ids: NodeId[]): NodeId {
+    for (let i = 0; i < 100; i++) {
+      for (const id of ids) this.node(id).tick();
+      this.settle();
+      const l = ids.find((id) => this.node(id).raft.state === 'leader');
+      if (l !== undefined) return l;
+    }
+    throw new Error(`no leader among ${ids.join(',')}`);
+  }
+
+  propose(id: NodeId, text: string): void {
+    this.node(id).propose(new TextEncoder().encode(text));
+    this.settle();
+  }
+}
+
+describe('§3.4 leader election', () => {
+  it('elects a campaigning node with the votes of a majority, in a new term', () => {
+    const net = new Net(3);
+    net.elect(1);
+    expect(net.node(1).raft.term).toBe(2);
+    expect(net.node(2).raft.lead).toBe(1);
+    expect(net.node(3).raft.lead).toBe(1);
+  });
+
+  it('elects a leader by timeout alone', () => {
+    const net = new Net(3);
+    net.tickAll(25);
+    const leaders = [...net.nodes.values()].filter((n) => n.raft.state === 'leader');
+    expect(leaders).toHaveLength(1);
+  });
+
+  it('a candidate without a majority does not win', () => {
+    const net = new Net(3);
+    net.cut.add(2);
+    net.cut.add(3);
+    net.node(1).campaign();
+    net.settle();
+    expect(net.node(1).raft.state).not.toBe('leader');
+  });
+});
+
+describe('§9.6 pre-vote and check-quorum', () => {
+  it('a node returning from a partition does not disrupt the leader or raise the term', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.cut.add(3);
+    net.tick(3, 100); // many election timeouts in isolation
+    expect(net.node(3).raft.term).toBe(2); // pre-vote never succeeded, so the term did not move
+    net.cut.delete(3);
+    net.tickAll(5);
+    expect(net.node(1).raft.state).toBe('leader');
+    expect(net.node(1).raft.term).toBe(2);
+  });
+
+  it('a leader cut off from its quorum steps down after an election timeout', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.cut.add(1);
+    net.tick(1, 25);
+    expect(net.node(1).raft.state).toBe('follower');
+  });
+});
+
+describe('§3.5 log replication and §3.6 safety', () => {
+  it('replicates and commits proposals on every member', () => {
+    const net = new Net(3);
+    net.elect(1);
+    for (let i = 0; i < 10; i++) net.propose(1, `cmd${i}`);
+    net.tickAll(2);
+    for (const id of [1, 2, 3]) expect(net.applied.get(id)).toEqual(Array.from({ length: 10 }, (_, i) => `cmd${i}`));
+  });
+
+  it('does not commit by counting replicas of an entry from an earlier term (figure 3.7)', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.cut.add(2);
+    net.cut.add(3);
+    net.propose(1, 'lonely'); // appended on 1 only
+    expect(net.applied.get(1)).toEqual([]);
+    net.cut.clear();
+    net.cut.add(1);
+    const l = net.electAmong([2, 3]);
+    net.propose(l, 'winner');
+    net.cut.clear();
+    net.tickAll(3);
+    // 'lonely' was overwritten everywhere; only the new leader's entry is applied.
+    for (const id of [1, 2, 3]) expect(net.applied.get(id)).toEqual(['winner']);
+  });
+
+  it('repairs a long divergent follower log in a few round trips (fast backtracking)', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.cut.add(2);
+    net.cut.add(3);
+    for (let i = 0; i < 200; i++) net.node(1).propose(new TextEncoder().encode(`stale${i}`));
+    net.settle();
+    net.cut.clear();
+    net.cut.add(1);
+    const l = net.electAmong([2, 3]);
+    net.propose(l, 'fresh');
+    net.cut.clear();
+    net.sent.length = 0;
+    net.tickAll(3);
+    const rejects = net.sent.filter((m) => m.type === 'appResp' && m.reject && m.from === 1).length;
+    expect(rejects).toBeLessThanOrEqual(3);
+    expect(net.applied.get(1)).toEqual(['fresh']);
+  });
+});
+
+describe('§6.4 ReadIndex', () => {
+  it('confirms leadership with a quorum before answering a read', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.propose(1, 'x');
+    net.sent.length = 0;
+    net.node(1).readIndex(new TextEncoder().encode('ctx1'));
+    net.settle();
+    expect(net.readStates.get(1)).toEqual([{ index: net.node(1).raft.log.committed, ctx: 'ctx1' }]);
+    // It took a heartbeat round carrying the context, not a log write.
+    expect(net.sent.filter((m) => m.type === 'heartbeat').length).toBeGreaterThanOrEqual(2);
+    expect(net.sent.filter((m) => m.type === 'app' && m.entries.length > 0)).toEqual([]);
+  });
+
+  it('serves a follower\'s read through the leader', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.propose(1, 'x');
+    net.node(2).readIndex(new TextEncoder().encode('f'));
+    net.settle();
+    expect(net.readStates.get(2)).toEqual([{ index: net.node(1).raft.log.committed, ctx: 'f' }]);
+  });
+
+  it('an isolated leader cannot complete a read', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.cut.add(1);
+    const n = net.node(1);
+    n.readIndex(new TextEncoder().encode('ctx'));
+    let answered = false;
+    for (let i = 0; i < 5; i++) {
+      while (n.hasReady()) {
+        const r = n.ready();
+        if (r.readStates.length > 0) answered = true;
+        n.advance(r);
+      }
+      n.tick();
+    }
+    expect(answered).toBe(false);
+  });
+});
+
+describe('§3.10 leadership transfer', () => {
+  it('hands leadership to an up-to-date follower without waiting for a timeout', () => {
+    const net = new Net(3);
+    net.elect(1);
+    net.propose(1, 'x');
+    net.node(1).transferLeader(3);
+    net.settle();
+    expect(net.node(3).raft.state).toBe('leader');
+    expect(net.node(1).raft.lead).toBe(3);
+  });
+});
+
+describe('§4 membership: learners', () => {
+  it('replicates to a learner without counting it in the quorum or letting it campaign', () => {
+    const net = new Net(3, { learners: 1 });
+    net.elect(1);
+    net.node(1).proposeConfChange({ type: 'addLearner', nodeId: 4, context: new Uint8Array(0) });
+    net.settle();
+    net.propose(1, 'for-all');
+    net.tickAll(2);
+    expect(net.applied.get(4)).toEqual(['for-all']);
+    expect(net.node(1).raft.confState().learners).toEqual([4]);
+    net.tick(4, 50);
+    expect(net.node(4).raft.state).toBe('follower');
+    // With two voters cut off, the learner's acknowledgement must not commit anything.
+    net.cut.add(2);
+    net.cut.add(3);
+    net.propose(1, 'needs-a-voter');
+    expect(net.applied.get(1)).not.toContain('needs-a-voter');
+  });
+
+  it('refuses a second membership change while one is in flight', () => {
+    const net = new Net(3, { learners: 2 });
+    net.elect(1);
+    net.cut.add(2);
+    net.cut.add(3);
+    expect(net.node(1).proposeConfChange({ type: 'addLearner', nodeId: 4, context: new Uint8Array(0) })).toBeUndefined();
+    const err = net.node(1).proposeConfChange({ type: 'addLearner', nodeId: 5, context: new Uint8Array(0) });
+    expect(err?.code).toBe('CONF_CHANGE_PENDING');
+  });
+});

@@ -1,0 +1,1039 @@
+/**
+ * One raftkv member: the host around the pure Raft core. It owns the effects the core must not
+ * touch — clock (the ticker), disk (WAL, snapshots), network (peer transport) — and the
+ * state machine, and offers RaftKvApi to the HTTP front end.
+ *
+ * The Ready loop (processReady) is the heart; see rawnode.ts for the contract it follows.
+ * Durability: a write is acknowledged only after its entry is committed and applied here; an
+ * entry is applied only after it is fsynced here and on a quorum.
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { KvStore } from '../kv/store.js';
+import {
+  KvError,
+  type CompactionRequest, type CompactionResponse, type DeleteRangeRequest, type DeleteRangeResponse,
+  type KvCommand, type KvCommandResult, type LeaseGrantRequest, type LeaseGrantResponse,
+  type LeaseRevokeRequest, type LeaseRevokeResponse, type PutRequest, type PutResponse,
+  type RangeRequest, type RangeResponse, type TxnRequest, type TxnResponse, type WatchEvent,
+} from '../kv/types.js';
+import { decodeConfChange } from '../raft/confchange.js';
+import { RaftError } from '../raft/raft.js';
+import { RawNode, bootstrapEntries, type Ready } from '../raft/rawnode.js';
+import { MemoryStorage } from '../raft/storage.js';
+import type { ConfChange, Entry, Message, Snapshot } from '../raft/types.js';
+import { NONE } from '../raft/types.js';
+import { PeerTransport } from '../transport/transport.js';
+import { Snapshotter } from '../wal/snapshotter.js';
+import { Wal } from '../wal/wal.js';
+import {
+  RaftKvError, type ClusterHeader, type LeaseTimeToLive, type Member, type MemberStatus, type RaftKvApi,
+  type WatchRequest, type WatchSubscription,
+} from './api.js';
+import { decodeMemberContext, decodePayload, encodeMemberContext, encodePayload, type EntryPayload, type MemberContext } from './envelope.js';
+import { clusterIdFor, memberIdFor } from './identity.js';
+import { LeaseClock } from './lease-clock.js';
+import { RaftKvMetrics } from './metrics.js';
+import { MemberState, openSnapshotFile, sealSnapshotFile } from './state.js';
+
+export const VERSION = '3.5.0-flotilla.0.1.0';
+/** etcd's --max-request-bytes default. */
+export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+
+export interface RaftKvServerConfig {
+  name: string;
+  dataDir: string;
+  /** Where clients reach this member (advertised to others for forwarding). */
+  clientURLs: string[];
+  /** Where peers reach this member; the first is listened on. */
+  peerURLs: string[];
+  /** name → peer URL of every initial member (used only when the data dir is new). */
+  initialCluster: { name: string; peerURL: string }[];
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  /** Shared secret of the peer transport. */
+  peerSecret: string;
+  /** Milliseconds per Raft tick; the leader heartbeats every tick. Default 50. */
+  heartbeatIntervalMs?: number;
+  /** Milliseconds without a leader before an election (randomised up to 2x). Default 500. */
+  electionTimeoutMs?: number;
+  /** Applied entries between snapshots. Default 10,000 (etcd: 100,000). */
+  snapshotCount?: number;
+  /** Entries kept behind a snapshot so slightly slow followers need no snapshot. Default 5,000. */
+  snapshotCatchUpEntries?: number;
+  /** How long a write or linearizable read may wait. Default 7 s (etcd: 7 s). */
+  requestTimeoutMs?: number;
+  /** WAL segment size in bytes. Default 64 MiB. */
+  walSegmentBytes?: number;
+  /** A `snapshot save` file to seed a brand-new data dir from (etcd's snapshot restore). */
+  restoreFrom?: Uint8Array;
+  logger: Logger;
+  /** Include process-wide default metrics (off when several members share a process). */
+  processMetrics?: boolean;
+}
+
+interface Waiter {
+  resolve: (r: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadBatch {
+  waiters: { resolve: () => void; reject: (e: Error) => void }[];
+  started: number;
+  index?: number;
+}
+
+function kvToRaftKvError(e: KvError): RaftKvError {
+  return new RaftKvError(e.code, e.message, e.compactRevision !== undefined ? { compactRevision: e.compactRevision } : undefined);
+}
+
+function raftToRaftKvError(e: RaftError): RaftKvError {
+  switch (e.code) {
+    case 'CONF_CHANGE_PENDING':
+      return new RaftKvError('CONF_CHANGE_PENDING', e.message);
+    case 'INVALID_CONF_CHANGE':
+      return new RaftKvError('INVALID', e.message);
+    case 'NOT_LEADER':
+      return new RaftKvError('NOT_LEADER', e.message);
+    case 'PROPOSAL_DROPPED':
+      return new RaftKvError('NO_LEADER', e.message);
+  }
+}
+
+export class RaftKvServer implements RaftKvApi {
+  readonly id: number;
+  readonly metrics: RaftKvMetrics;
+  private readonly cfg: Required<Omit<RaftKvServerConfig, 'restoreFrom' | 'processMetrics'>>;
+  private readonly log: Logger;
+  private node!: RawNode;
+  private storage = new MemoryStorage();
+  private wal!: Wal;
+  private snapshotter!: Snapshotter;
+  private transport!: PeerTransport;
+  private state = new MemberState();
+  private leaseClock = new LeaseClock();
+
+  private ticker: NodeJS.Timeout | undefined;
+  private processing = false;
+  private processAgain = false;
+  private stopped = false;
+  private stopping = false;
+  private fatal: Error | undefined;
+
+  private readonly bootId = Math.random().toString(36).slice(2, 10);
+  private proposalSeq = 0;
+  private readonly waiters = new Map<string, Waiter>();
+  private proposalBuffer: Uint8Array[] = [];
+  private proposalBufferIds: string[] = [];
+  private proposalFlushScheduled = false;
+
+  private readSeq = 0;
+  private openReadBatch: ReadBatch | undefined;
+  private readonly inflightReads = new Map<string, ReadBatch>();
+  /** Read batches whose index is known, waiting for apply to reach it, ordered by index. */
+  private readonly readsAwaitingApply: ReadBatch[] = [];
+
+  private lastLead = NONE;
+  private lastSnapshotIndex = 0;
+  private snapshotInProgress = false;
+  private readonly watchCount = { n: 0 };
+  private onRemoved: (() => void) | undefined;
+  private publishTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: RaftKvServerConfig) {
+    this.cfg = {
+      heartbeatIntervalMs: 50,
+      electionTimeoutMs: 500,
+      snapshotCount: 10_000,
+      snapshotCatchUpEntries: 5_000,
+      requestTimeoutMs: 7_000,
+      walSegmentBytes: 64 * 1024 * 1024,
+      ...config,
+    } as RaftKvServer['cfg'];
+    this.restoreFrom = config.restoreFrom;
+    if (this.cfg.peerURLs.length === 0) throw new Error('raftkv: at least one peer URL is required');
+    if (this.cfg.electionTimeoutMs < 2 * this.cfg.heartbeatIntervalMs) {
+      throw new Error(`raftkv: --election-timeout (${this.cfg.electionTimeoutMs} ms) must be at least twice --heartbeat-interval (${this.cfg.heartbeatIntervalMs} ms)`);
+    }
+    if (!this.cfg.peerSecret) throw new Error('raftkv: a peer secret is required');
+    this.id = memberIdFor(this.cfg.peerURLs, this.cfg.initialClusterToken);
+    this.log = config.logger.child({ component: 'raftkv', node: this.cfg.name });
+    this.metrics = new RaftKvMetrics({ member: this.cfg.name }, config.processMetrics ?? true);
+  }
+
+  private readonly restoreFrom: Uint8Array | undefined;
+
+  /** Called once if this member is removed from the cluster (it then stops by itself). */
+  setOnRemoved(cb: () => void): void {
+    this.onRemoved = cb;
+  }
+
+  // ---- start-up -----------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    const memberDir = path.join(this.cfg.dataDir, 'member');
+    await mkdir(memberDir, { recursive: true });
+    this.snapshotter = new Snapshotter(path.join(memberDir, 'snap'));
+    const warn = (msg: string, details: Record<string, unknown>): void => this.log.warn({ ...details }, msg);
+    const snapshot = await this.snapshotter.loadNewest(warn);
+    const { wal, state } = await Wal.open({
+      dir: path.join(memberDir, 'wal'),
+      segmentBytes: this.cfg.walSegmentBytes,
+      onWarning: warn,
+      onFsync: (seconds) => this.metrics.walFsyncDuration.observe(seconds),
+    });
+    this.wal = wal;
+    if (state.repairedTornTail) this.log.warn(state.repairedTornTail, 'repaired a torn write at the end of the WAL');
+
+    const fresh = !snapshot && state.entries.length === 0 && state.hardState.term === 0;
+    let applied = 0;
+    if (fresh) {
+      if (this.cfg.initialClusterState === 'new') await this.bootstrap();
+      else this.log.info({ member: this.id.toString(16) }, 'joining an existing cluster; waiting for the leader');
+    } else {
+      if (this.restoreFrom) throw new Error(`raftkv: --restore needs an empty data dir, but ${this.cfg.dataDir} already holds data`);
+      if (state.snapshot && (!snapshot || snapshot.metadata.index < state.snapshot.index)) {
+        throw new Error(`raftkv: the WAL refers to snapshot ${state.snapshot.index}, but no readable snapshot file at or after it exists in ${path.join(memberDir, 'snap')}`);
+      }
+      if (snapshot) {
+        this.storage.applySnapshot(snapshot);
+        this.state = MemberState.decode(snapshot.data);
+        applied = snapshot.metadata.index;
+        this.lastSnapshotIndex = applied;
+      }
+      this.storage.append(state.entries);
+      this.storage.setHardState(state.hardState);
+      this.log.info({ snapshotIndex: applied, entries: state.entries.length, term: state.hardState.term, commit: state.hardState.commit }, 'restarting from the data dir');
+    }
+
+    const electionTick = Math.max(2, Math.round(this.cfg.electionTimeoutMs / this.cfg.heartbeatIntervalMs));
+    this.node = new RawNode({
+      id: this.id,
+      storage: this.storage,
+      applied,
+      electionTick,
+      heartbeatTick: 1,
+      random: Math.random,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 256,
+    });
+
+    const listen = new URL(this.cfg.peerURLs[0]);
+    this.transport = new PeerTransport({
+      id: this.id,
+      listen: { host: listen.hostname, port: Number(listen.port) },
+      secret: this.cfg.peerSecret,
+      onMessage: (m) => this.onPeerMessage(m),
+      onUnreachable: (to) => {
+        this.node.reportUnreachable(to);
+        this.kick();
+      },
+      onSnapshotSent: (to, ok) => {
+        if (ok) this.metrics.snapshotsSent.inc();
+        this.node.reportSnapshot(to, ok);
+        this.kick();
+      },
+      onRtt: (peer, seconds) => this.metrics.peerRtt.observe({ To: peer.toString(16) }, seconds),
+      onLog: (level, msg, fields) => this.log[level](fields, msg),
+    });
+    this.syncPeers();
+    // Peer addresses also come from conf-change entries not yet applied (they take effect when
+    // appended; see confchange.ts).
+    for (const e of this.unappliedConfEntries()) this.notePeerFromEntry(e);
+    await this.transport.start();
+
+    this.ticker = setInterval(() => this.onTick(), this.cfg.heartbeatIntervalMs);
+    this.publishTimer = setInterval(() => this.maybePublishAttributes(), 200);
+    this.log.info({ member: this.id.toString(16), peerURLs: this.cfg.peerURLs, clientURLs: this.cfg.clientURLs }, 'raftkv member started');
+    this.kick();
+  }
+
+  private unappliedConfEntries(): Entry[] {
+    const first = this.storage.firstIndex();
+    const last = this.storage.lastIndex();
+    if (last < first) return [];
+    return this.storage.entries(first, last + 1, Number.MAX_SAFE_INTEGER).filter((e) => e.type === 'confChange');
+  }
+
+  /** A brand-new cluster: every initial member writes the same bootstrap entries. */
+  private async bootstrap(): Promise<void> {
+    const members = this.cfg.initialCluster.map((m) => ({ name: m.name, peerURLs: [m.peerURL], id: memberIdFor([m.peerURL], this.cfg.initialClusterToken) }));
+    if (!members.some((m) => m.id === this.id)) {
+      throw new Error(`raftkv: this member's peer URL ${this.cfg.peerURLs.join(',')} is not in --initial-cluster`);
+    }
+    const seen = new Set<number>();
+    for (const m of members) {
+      if (seen.has(m.id)) throw new Error(`raftkv: --initial-cluster lists ${m.peerURLs[0]} twice`);
+      seen.add(m.id);
+    }
+    const clusterId = clusterIdFor([...seen], this.cfg.initialClusterToken);
+    const boot = bootstrapEntries(members.map((m) => ({
+      id: m.id,
+      context: encodeMemberContext({ name: m.name, peerURLs: m.peerURLs, clientURLs: [], clusterId }),
+    })));
+    if (this.restoreFrom) {
+      // Seed from a snapshot file: the bootstrap membership with the saved key-value data, as a
+      // Raft snapshot at the bootstrap's last index. Every restored member builds the same one.
+      const saved = MemberState.decode(openSnapshotFile(this.restoreFrom));
+      const state = new MemberState(saved.kv, clusterId, members.map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: [], isLearner: false })));
+      const index = boot.entries.length;
+      const snap: Snapshot = {
+        metadata: { index, term: 1, confState: { voters: members.map((m) => m.id).sort((a, b) => a - b), learners: [] } },
+        data: state.encode(),
+      };
+      await this.snapshotter.save(snap);
+      await this.wal.saveSnapshotMarker(index, 1);
+      await this.wal.save(boot.hardState, []);
+      this.storage.applySnapshot(snap);
+      this.storage.setHardState(boot.hardState);
+      this.state = state;
+      this.lastSnapshotIndex = index;
+      this.log.info({ revision: state.kv.revision, members: members.length }, 'restored the key-value data from a snapshot file');
+      return;
+    }
+    await this.wal.save(boot.hardState, boot.entries);
+    this.storage.append(boot.entries);
+    this.storage.setHardState(boot.hardState);
+    this.log.info({ members: members.map((m) => m.name), clusterId: clusterId.toString(16) }, 'bootstrapped a new cluster');
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.node.tick();
+    if (this.node.raft.state === 'leader') this.leaderChores();
+    this.kick();
+  }
+
+  private onPeerMessage(m: Message): void {
+    if (this.stopped) return;
+    try {
+      const err = this.node.step(m);
+      if (err) this.log.debug({ err: err.message }, 'peer message refused');
+    } catch (err) {
+      // A message that breaks an invariant is a bug or a corrupt peer: never let it take the
+      // member down silently in a half-applied state.
+      this.die(err as Error);
+      return;
+    }
+    if (m.type === 'snap') this.metrics.snapshotsReceived.inc();
+    this.kick();
+  }
+
+  /** Schedules the Ready loop (coalescing many triggers in one event-loop turn). */
+  private kick(): void {
+    if (this.processing) {
+      this.processAgain = true;
+      return;
+    }
+    this.processing = true;
+    setImmediate(() => {
+      this.processReady().catch((err: unknown) => this.die(err as Error));
+    });
+  }
+
+  private async processReady(): Promise<void> {
+    try {
+      do {
+        this.processAgain = false;
+        while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+      } while (this.processAgain && !this.stopped);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.state);
+    this.transport.send(rd.messages);
+    for (const e of rd.entries) if (e.type === 'confChange') this.notePeerFromEntry(e);
+
+    let toWal = rd.entries;
+    if (rd.snapshot) {
+      const { index, term } = rd.snapshot.metadata;
+      await this.snapshotter.save(rd.snapshot);
+      await this.wal.saveSnapshotMarker(index, term);
+      // A leader's snapshot replaces our log. Our own entries above it (written earlier, and
+      // conflicting, or Raft would not have sent a snapshot) must not come back on replay:
+      // rewriting entry `index` truncates everything after it in the WAL, and the marker
+      // hides the rewritten entry itself.
+      toWal = [{ index, term, type: 'normal', data: new Uint8Array(0) }, ...rd.entries];
+    }
+    if (rd.hardState || toWal.length > 0) await this.wal.save(rd.hardState ?? null, toWal);
+    if (this.stopped) return;
+    if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+    this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    this.transport.send(rd.messagesAfterPersist);
+
+    const t0 = performance.now();
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    if (rd.committedEntries.length > 0) this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
+    for (const rs of rd.readStates) this.onReadState(Buffer.from(rs.context).toString('latin1'), rs.index);
+    this.node.advance(rd);
+
+    const applied = this.node.raft.log.applied;
+    this.releaseReads(applied);
+    this.metrics.proposalsApplied.set(applied);
+    this.metrics.proposalsCommitted.set(this.node.raft.log.committed);
+    this.metrics.term.set(this.node.raft.term);
+    if (applied - this.lastSnapshotIndex >= this.cfg.snapshotCount) this.triggerSnapshot();
+  }
+
+  private onSoftState(lead: number, role: string): void {
+    if (lead !== this.lastLead) {
+      if (lead !== NONE) this.metrics.leaderChanges.inc();
+      this.log.info({ term: this.node.raft.term, leader: lead === NONE ? null : lead.toString(16), role }, lead === NONE ? 'lost the leader' : 'leader changed');
+      const wasLeader = this.lastLead === this.id;
+      this.lastLead = lead;
+      if (lead === this.id) this.leaseClock.reset(this.state.kv.leases().map((l) => ({ ID: l.ID, grantedTTL: l.grantedTTL })), Date.now());
+      else if (wasLeader) this.leaseClock.clear();
+      // ReadIndex requests sent to a leader that is gone will never be answered: ask again.
+      if (lead !== NONE) this.reissueReads();
+    }
+    this.metrics.hasLeader.set(lead === NONE ? 0 : 1);
+    this.metrics.isLeader.set(lead === this.id ? 1 : 0);
+  }
+
+  private installSnapshot(snap: Snapshot): void {
+    this.state = MemberState.decode(snap.data);
+    this.lastSnapshotIndex = snap.metadata.index;
+    this.syncPeers();
+    this.log.info({ index: snap.metadata.index, term: snap.metadata.term, revision: this.state.kv.revision }, 'installed a snapshot from the leader');
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.type === 'confChange') {
+      this.applyConfChange(decodeConfChange(e.data), e.index);
+      return;
+    }
+    if (e.data.length === 0) return; // a new leader's empty entry
+    let payload: EntryPayload;
+    try {
+      payload = decodePayload(e.data);
+    } catch (err) {
+      this.die(new Error(`entry ${e.index} cannot be decoded: ${(err as Error).message}`));
+      return;
+    }
+    if ('kv' in payload) {
+      const result = this.state.kv.apply(payload.kv);
+      this.afterKvApply(payload.kv, result);
+      this.settle(payload.p, result instanceof KvError ? kvToRaftKvError(result) : result);
+    } else {
+      const m = this.state.members.get(payload.attrs.id);
+      if (m) {
+        m.name = payload.attrs.name;
+        m.clientURLs = payload.attrs.clientURLs;
+      }
+      this.settle(payload.p, undefined);
+    }
+  }
+
+  private afterKvApply(cmd: KvCommand, result: KvCommandResult | KvError): void {
+    if (result instanceof KvError) return;
+    if (this.node.raft.state !== 'leader') return;
+    if (cmd.op === 'leaseGrant') {
+      const r = result as LeaseGrantResponse;
+      this.leaseClock.granted(r.ID, r.TTL, Date.now());
+    } else if (cmd.op === 'leaseRevoke') {
+      this.leaseClock.revoked(cmd.req.ID);
+    }
+  }
+
+  private applyConfChange(cc: ConfChange, index: number): void {
+    const ctx = decodeMemberContext(cc.context);
+    switch (cc.type) {
+      case 'addNode':
+      case 'addLearner': {
+        const existing = this.state.members.get(cc.nodeId);
+        if (existing) {
+          existing.isLearner = cc.type === 'addLearner';
+        } else {
+          this.state.members.set(cc.nodeId, { id: cc.nodeId, name: ctx.name, peerURLs: ctx.peerURLs, clientURLs: ctx.clientURLs, isLearner: cc.type === 'addLearner' });
+        }
+        if (ctx.clusterId && !this.state.clusterId) this.state.clusterId = ctx.clusterId;
+        if (cc.nodeId !== this.id && ctx.peerURLs.length > 0) this.transport.setPeer(cc.nodeId, ctx.peerURLs[0]);
+        break;
+      }
+      case 'removeNode':
+        this.state.members.delete(cc.nodeId);
+        if (cc.nodeId === this.id) {
+          this.log.warn({ index }, 'this member was removed from the cluster; stopping');
+          setImmediate(() => this.onRemoved?.());
+        } else {
+          this.transport.removePeer(cc.nodeId);
+        }
+        break;
+    }
+    this.metrics.isLearner.set(this.state.members.get(this.id)?.isLearner ? 1 : 0);
+    if (ctx.p) this.settle(ctx.p, undefined);
+    this.log.info({ change: cc.type, member: cc.nodeId.toString(16), index }, 'membership changed');
+  }
+
+  private notePeerFromEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    if (cc.type === 'removeNode' || cc.nodeId === this.id) return;
+    const ctx = decodeMemberContext(cc.context);
+    if (ctx.peerURLs.length > 0) this.transport.setPeer(cc.nodeId, ctx.peerURLs[0]);
+  }
+
+  private syncPeers(): void {
+    if (!this.transport) return;
+    for (const m of this.state.members.values()) {
+      if (m.id !== this.id && m.peerURLs.length > 0) this.transport.setPeer(m.id, m.peerURLs[0]);
+    }
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  private triggerSnapshot(): void {
+    if (this.snapshotInProgress) return;
+    this.snapshotInProgress = true;
+    const applied = this.node.raft.log.applied;
+    const t0 = performance.now();
+    const data = this.state.encode();
+    const confState = this.node.raft.config.at(applied);
+    let snap: Snapshot;
+    try {
+      snap = this.storage.createSnapshot(applied, confState, data);
+    } catch (err) {
+      this.snapshotInProgress = false;
+      this.log.warn({ err: (err as Error).message }, 'snapshot skipped');
+      return;
+    }
+    this.lastSnapshotIndex = applied;
+    void (async () => {
+      try {
+        await this.snapshotter.save(snap);
+        await this.wal.saveSnapshotMarker(snap.metadata.index, snap.metadata.term);
+        const compactTo = applied - this.cfg.snapshotCatchUpEntries;
+        if (compactTo > this.storage.firstIndex()) {
+          this.storage.compact(compactTo);
+          await this.wal.releaseTo(compactTo);
+        }
+        this.metrics.snapshotSaves.inc();
+        this.metrics.snapshotSaveDuration.observe((performance.now() - t0) / 1000);
+        this.metrics.walSize.set(this.wal.sizeBytes());
+        this.log.info({ index: applied, bytes: data.length }, 'saved a snapshot');
+      } catch (err) {
+        this.die(err as Error);
+      } finally {
+        this.snapshotInProgress = false;
+      }
+    })();
+  }
+
+  // ---- proposals ----------------------------------------------------------------------------
+
+  private checkServing(): void {
+    if (this.fatal) throw new RaftKvError('STOPPING', `member failed: ${this.fatal.message}`);
+    if (this.stopping || this.stopped) throw new RaftKvError('STOPPING', 'the member is shutting down');
+  }
+
+  private propose<T>(make: (p: string) => EntryPayload, signal?: AbortSignal): Promise<T> {
+    this.checkServing();
+    if (this.node.raft.lead === NONE) {
+      return Promise.reject(new RaftKvError('NO_LEADER', 'no leader is elected right now; retry shortly', { leaderClientURLs: [] }));
+    }
+    const p = `${this.bootId}.${++this.proposalSeq}`;
+    const data = encodePayload(make(p));
+    if (data.length > MAX_REQUEST_BYTES) {
+      return Promise.reject(new RaftKvError('TOO_LARGE', `request is ${data.length} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.waiters.delete(p)) {
+          this.metrics.proposalsFailed.inc();
+          this.metrics.proposalsPending.dec();
+          reject(new RaftKvError('TIMEOUT', `request timed out after ${this.cfg.requestTimeoutMs} ms (it may still be applied)`));
+        }
+      }, this.cfg.requestTimeoutMs);
+      this.waiters.set(p, { resolve: resolve as (r: unknown) => void, reject, timer });
+      this.metrics.proposalsPending.inc();
+      signal?.addEventListener('abort', () => this.settle(p, new RaftKvError('TIMEOUT', 'request aborted by the client (it may still be applied)')), { once: true });
+      this.proposalBuffer.push(data);
+      this.proposalBufferIds.push(p);
+      if (!this.proposalFlushScheduled) {
+        this.proposalFlushScheduled = true;
+        // Everything proposed in this event-loop turn goes to Raft as one batch: one append
+        // message per follower and one fsync.
+        queueMicrotask(() => this.flushProposals());
+      }
+    });
+  }
+
+  private flushProposals(): void {
+    this.proposalFlushScheduled = false;
+    const datas = this.proposalBuffer;
+    const ids = this.proposalBufferIds;
+    this.proposalBuffer = [];
+    this.proposalBufferIds = [];
+    if (datas.length === 0) return;
+    const err = this.node.proposeBatch(datas);
+    if (err) {
+      const e = raftToRaftKvError(err);
+      for (const p of ids) this.settle(p, e);
+    }
+    this.kick();
+  }
+
+  private settle(p: string, result: unknown): void {
+    const w = this.waiters.get(p);
+    if (!w) return;
+    this.waiters.delete(p);
+    clearTimeout(w.timer);
+    this.metrics.proposalsPending.dec();
+    if (result instanceof Error) {
+      this.metrics.proposalsFailed.inc();
+      w.reject(result);
+    } else {
+      w.resolve(result);
+    }
+  }
+
+  private proposeKv<T>(cmd: KvCommand, signal?: AbortSignal): Promise<T> {
+    try {
+      KvStore.validate(cmd);
+    } catch (err) {
+      return Promise.reject(err instanceof KvError ? kvToRaftKvError(err) : err);
+    }
+    return this.propose<T>((p) => ({ p, kv: cmd }), signal);
+  }
+
+  // ---- linearizable reads -------------------------------------------------------------------
+
+  /** Resolves once this member has applied everything committed before the call (ReadIndex). */
+  private readBarrier(): Promise<void> {
+    this.checkServing();
+    if (this.node.raft.lead === NONE) return Promise.reject(new RaftKvError('NO_LEADER', 'no leader is elected right now; retry shortly'));
+    return new Promise<void>((resolve, reject) => {
+      let batch = this.openReadBatch;
+      if (!batch) {
+        batch = { waiters: [], started: performance.now() };
+        this.openReadBatch = batch;
+        // Reads that arrive in this turn share one ReadIndex round. Reads arriving later must
+        // not join a round already sent (it could predate their start): they open a new one.
+        setImmediate(() => this.sendReadBatch());
+      }
+      const timer = setTimeout(() => {
+        const i = batch!.waiters.findIndex((w) => w.resolve === done);
+        if (i >= 0) {
+          batch!.waiters.splice(i, 1);
+          reject(new RaftKvError('TIMEOUT', `linearizable read timed out after ${this.cfg.requestTimeoutMs} ms`));
+        }
+      }, this.cfg.requestTimeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      batch.waiters.push({ resolve: done, reject: (e) => { clearTimeout(timer); reject(e); } });
+    });
+  }
+
+  private sendReadBatch(): void {
+    const batch = this.openReadBatch;
+    this.openReadBatch = undefined;
+    if (!batch || batch.waiters.length === 0) return;
+    this.issueRead(batch);
+  }
+
+  private issueRead(batch: ReadBatch): void {
+    const ctx = `${this.bootId}.r${++this.readSeq}`;
+    this.inflightReads.set(ctx, batch);
+    const err = this.node.readIndex(Buffer.from(ctx, 'latin1'));
+    if (err) {
+      this.inflightReads.delete(ctx);
+      const e = raftToRaftKvError(err);
+      for (const w of batch.waiters) w.reject(e);
+      return;
+    }
+    this.kick();
+  }
+
+  private reissueReads(): void {
+    const batches = [...this.inflightReads.values()];
+    this.inflightReads.clear();
+    for (const b of batches) if (b.waiters.length > 0) this.issueRead(b);
+  }
+
+  private onReadState(ctx: string, index: number): void {
+    const batch = this.inflightReads.get(ctx);
+    if (!batch) return;
+    this.inflightReads.delete(ctx);
+    batch.index = index;
+    this.readsAwaitingApply.push(batch);
+  }
+
+  private releaseReads(applied: number): void {
+    if (this.readsAwaitingApply.length === 0) return;
+    const keep: ReadBatch[] = [];
+    for (const b of this.readsAwaitingApply) {
+      if ((b.index ?? Infinity) <= applied) {
+        this.metrics.readIndexDuration.observe((performance.now() - b.started) / 1000);
+        for (const w of b.waiters) w.resolve();
+      } else {
+        keep.push(b);
+      }
+    }
+    this.readsAwaitingApply.length = 0;
+    this.readsAwaitingApply.push(...keep);
+  }
+
+  // ---- leader chores ------------------------------------------------------------------------
+
+  private leaderChores(): void {
+    const now = Date.now();
+    for (const id of this.leaseClock.expired(now, this.cfg.requestTimeoutMs)) {
+      const p = `${this.bootId}.${++this.proposalSeq}`;
+      this.proposalBuffer.push(encodePayload({ p, kv: { op: 'leaseRevoke', req: { ID: id } } }));
+      this.proposalBufferIds.push(p);
+      this.log.info({ lease: id.toString(16) }, 'lease expired; revoking');
+    }
+    if (this.proposalBuffer.length > 0 && !this.proposalFlushScheduled) {
+      this.proposalFlushScheduled = true;
+      queueMicrotask(() => this.flushProposals());
+    }
+    this.maybeAutoPromote();
+  }
+
+  private learnerReady(id: number): boolean {
+    const st = this.node.status();
+    const pr = st.progress.get(id);
+    if (!pr) return false;
+    // etcd's rule: a learner may become a voter once it holds 90% of the leader's log.
+    return pr.match >= st.lastIndex * 0.9 && pr.recentActive;
+  }
+
+  private autoPromoteInFlight = false;
+  private maybeAutoPromote(): void {
+    if (this.autoPromoteInFlight) return;
+    for (const m of this.state.members.values()) {
+      if (!m.isLearner || !this.autoPromote.has(m.id) || !this.learnerReady(m.id)) continue;
+      this.autoPromoteInFlight = true;
+      this.memberPromote(m.id)
+        .then(() => this.autoPromote.delete(m.id))
+        .catch((err: unknown) => this.log.warn({ member: m.id.toString(16), err: (err as Error).message }, 'automatic promotion of a learner failed; will retry'))
+        .finally(() => { this.autoPromoteInFlight = false; });
+      return;
+    }
+  }
+
+  /** Learners added without --learner: promoted automatically once caught up (leader memory). */
+  private readonly autoPromote = new Set<number>();
+
+  /** Once it knows a leader, a member publishes its name and client URLs through the log. */
+  private maybePublishAttributes(): void {
+    if (this.stopped || this.stopping || this.node.raft.lead === NONE) return;
+    const me = this.state.members.get(this.id);
+    if (!me) return;
+    if (me.name === this.cfg.name && me.clientURLs.join(',') === this.cfg.clientURLs.join(',')) return;
+    if (this.publishing) return;
+    this.publishing = true;
+    this.propose<void>((p) => ({ p, attrs: { id: this.id, name: this.cfg.name, clientURLs: this.cfg.clientURLs } }))
+      .catch(() => undefined)
+      .finally(() => { this.publishing = false; });
+  }
+
+  private publishing = false;
+
+  // ---- RaftKvApi ----------------------------------------------------------------------------
+
+  header(): ClusterHeader {
+    return { clusterId: this.state.clusterId, memberId: this.id, revision: this.state.kv.revision, raftTerm: this.node.raft.term };
+  }
+
+  put(req: PutRequest, signal?: AbortSignal): Promise<PutResponse> {
+    return this.proposeKv({ op: 'put', req }, signal);
+  }
+
+  deleteRange(req: DeleteRangeRequest, signal?: AbortSignal): Promise<DeleteRangeResponse> {
+    return this.proposeKv({ op: 'deleteRange', req }, signal);
+  }
+
+  async txn(req: TxnRequest, signal?: AbortSignal): Promise<TxnResponse> {
+    if (isReadOnlyTxn(req)) {
+      try {
+        KvStore.validate({ op: 'txn', req });
+      } catch (err) {
+        throw err instanceof KvError ? kvToRaftKvError(err) : err;
+      }
+      await this.readBarrier();
+      const r = this.state.kv.apply({ op: 'txn', req });
+      if (r instanceof KvError) throw kvToRaftKvError(r);
+      return r as TxnResponse;
+    }
+    return this.proposeKv({ op: 'txn', req }, signal);
+  }
+
+  compact(req: CompactionRequest, signal?: AbortSignal): Promise<CompactionResponse> {
+    return this.proposeKv({ op: 'compact', req }, signal);
+  }
+
+  async range(req: RangeRequest, opts?: { serializable?: boolean; signal?: AbortSignal }): Promise<RangeResponse> {
+    if (!opts?.serializable) await this.readBarrier();
+    else this.checkServing();
+    try {
+      return this.state.kv.range(req);
+    } catch (err) {
+      throw err instanceof KvError ? kvToRaftKvError(err) : err;
+    }
+  }
+
+  watch(req: WatchRequest, onEvents: (events: WatchEvent[], revision: number) => void): WatchSubscription {
+    this.checkServing();
+    // Watches follow the state machine, which is replaced when a snapshot is installed; keep
+    // the subscription on the store it started on but re-attach after an install.
+    const r = this.state.kv.watch(req, onEvents);
+    if (r instanceof KvError) throw kvToRaftKvError(r);
+    this.watchCount.n++;
+    this.metrics.watchers.set(this.watchCount.n);
+    let cancelled = false;
+    return {
+      id: r.id,
+      cancel: () => {
+        if (cancelled) return;
+        cancelled = true;
+        r.cancel();
+        this.watchCount.n--;
+        this.metrics.watchers.set(this.watchCount.n);
+      },
+    };
+  }
+
+  leaseGrant(req: LeaseGrantRequest, signal?: AbortSignal): Promise<LeaseGrantResponse> {
+    return this.proposeKv({ op: 'leaseGrant', req }, signal);
+  }
+
+  leaseRevoke(req: LeaseRevokeRequest, signal?: AbortSignal): Promise<LeaseRevokeResponse> {
+    return this.proposeKv({ op: 'leaseRevoke', req }, signal);
+  }
+
+  private requireLeader(): void {
+    this.checkServing();
+    if (this.node.raft.state !== 'leader') {
+      const urls = this.leaderClientURLs();
+      throw new RaftKvError(urls.length > 0 ? 'NOT_LEADER' : 'NO_LEADER', urls.length > 0 ? 'this member is not the leader' : 'no leader is elected right now', { leaderClientURLs: urls });
+    }
+  }
+
+  async leaseKeepAlive(id: number): Promise<{ ID: number; TTL: number }> {
+    this.requireLeader();
+    if (!this.state.kv.lease(id)) throw new RaftKvError('LEASE_NOT_FOUND', `lease ${id.toString(16)} not found`);
+    const ttl = this.leaseClock.keepAlive(id, Date.now());
+    if (ttl === undefined) throw new RaftKvError('LEASE_NOT_FOUND', `lease ${id.toString(16)} not found`);
+    return { ID: id, TTL: ttl };
+  }
+
+  async leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLive> {
+    this.requireLeader();
+    const l = this.state.kv.lease(id);
+    if (!l) return { ID: id, TTL: -1, grantedTTL: 0, keys: [] };
+    return { ID: id, TTL: this.leaseClock.remaining(id, Date.now()) ?? l.grantedTTL, grantedTTL: l.grantedTTL, keys: keys ? l.keys : [] };
+  }
+
+  leaseLeases(): { ID: number }[] {
+    return this.state.kv.leases().map((l) => ({ ID: l.ID }));
+  }
+
+  memberList(): Member[] {
+    return this.state.memberList();
+  }
+
+  async memberAdd(peerURLs: string[], isLearner: boolean, signal?: AbortSignal): Promise<{ member: Member; members: Member[] }> {
+    this.requireLeader();
+    if (peerURLs.length === 0) throw new RaftKvError('INVALID', 'peerURLs: at least one peer URL is required');
+    for (const u of peerURLs) {
+      try {
+        new URL(u);
+      } catch {
+        throw new RaftKvError('INVALID', `peerURLs: "${u}" is not a URL`);
+      }
+    }
+    const id = memberIdFor(peerURLs, this.cfg.initialClusterToken);
+    for (const m of this.state.members.values()) {
+      if (m.id === id || m.peerURLs.some((u) => peerURLs.includes(u))) throw new RaftKvError('MEMBER_EXISTS', `a member with peer URL ${peerURLs.join(',')} already exists`);
+    }
+    await this.proposeConfChange({ type: 'addLearner', nodeId: id }, { name: '', peerURLs, clientURLs: [] }, signal);
+    if (!isLearner) this.autoPromote.add(id);
+    const member = this.state.members.get(id) ?? { id, name: '', peerURLs, clientURLs: [], isLearner: true };
+    return { member: { ...member }, members: this.memberList() };
+  }
+
+  async memberRemove(id: number, signal?: AbortSignal): Promise<Member[]> {
+    this.requireLeader();
+    const m = this.state.members.get(id);
+    if (!m) throw new RaftKvError('MEMBER_NOT_FOUND', `member ${id.toString(16)} not found`);
+    if (!m.isLearner) {
+      // Refuse a removal that would leave the remaining voters without an active quorum.
+      const st = this.node.status();
+      const remaining = st.confState.voters.filter((v) => v !== id);
+      const active = remaining.filter((v) => v === this.id || st.progress.get(v)?.recentActive).length;
+      if (active < Math.floor(remaining.length / 2) + 1) {
+        throw new RaftKvError('UNHEALTHY', `removing member ${id.toString(16)} would leave ${active} of ${remaining.length} voters active, short of a quorum`);
+      }
+    }
+    await this.proposeConfChange({ type: 'removeNode', nodeId: id }, { name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }, signal);
+    this.autoPromote.delete(id);
+    return this.memberList();
+  }
+
+  async memberPromote(id: number, signal?: AbortSignal): Promise<Member[]> {
+    this.requireLeader();
+    const m = this.state.members.get(id);
+    if (!m) throw new RaftKvError('MEMBER_NOT_FOUND', `member ${id.toString(16)} not found`);
+    if (!m.isLearner) throw new RaftKvError('INVALID', `member ${id.toString(16)} is already a voter`);
+    if (!this.learnerReady(id)) throw new RaftKvError('LEARNER_NOT_READY', `learner ${id.toString(16)} has not caught up with the leader yet`);
+    await this.proposeConfChange({ type: 'addNode', nodeId: id }, { name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }, signal);
+    return this.memberList();
+  }
+
+  private proposeConfChange(cc: Omit<ConfChange, 'context'>, ctx: MemberContext, signal?: AbortSignal): Promise<void> {
+    this.checkServing();
+    const p = `${this.bootId}.${++this.proposalSeq}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.waiters.delete(p)) reject(new RaftKvError('TIMEOUT', 'membership change timed out (it may still be applied)'));
+      }, this.cfg.requestTimeoutMs);
+      this.waiters.set(p, { resolve: () => resolve(), reject, timer });
+      this.metrics.proposalsPending.inc();
+      signal?.addEventListener('abort', () => this.settle(p, new RaftKvError('TIMEOUT', 'request aborted by the client')), { once: true });
+      if (this.transport && ctx.peerURLs.length > 0 && cc.type !== 'removeNode') this.transport.setPeer(cc.nodeId, ctx.peerURLs[0]);
+      const err = this.node.proposeConfChange({ ...cc, context: encodeMemberContext({ ...ctx, p }) });
+      if (err) this.settle(p, raftToRaftKvError(err));
+      this.kick();
+    });
+  }
+
+  status(): MemberStatus {
+    const st = this.node.status();
+    const errors: string[] = [];
+    if (this.fatal) errors.push(this.fatal.message);
+    if (st.lead === NONE) errors.push('no leader');
+    return {
+      header: this.header(),
+      version: VERSION,
+      dbSize: this.state.kv.sizeBytes(),
+      leader: st.lead,
+      raftIndex: st.commit,
+      raftTerm: st.term,
+      raftAppliedIndex: st.applied,
+      isLearner: this.state.members.get(this.id)?.isLearner ?? false,
+      errors,
+    };
+  }
+
+  snapshotBytes(): Uint8Array {
+    this.checkServing();
+    return sealSnapshotFile(this.state.encode());
+  }
+
+  leaderClientURLs(): string[] {
+    const lead = this.node.raft.lead;
+    if (lead === NONE) return [];
+    if (lead === this.id) return this.cfg.clientURLs;
+    return this.state.members.get(lead)?.clientURLs ?? [];
+  }
+
+  isLeader(): boolean {
+    return this.node.raft.state === 'leader';
+  }
+
+  /** For tests and `flotilla status`: the Raft view of this member. */
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.node.status();
+  }
+
+  async metricsText(): Promise<string> {
+    this.metrics.dbSize.set(this.state.kv.sizeBytes());
+    if (this.wal) this.metrics.walSize.set(this.wal.sizeBytes());
+    return this.metrics.registry.metrics();
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------------
+
+  /**
+   * Graceful stop: a leader first hands leadership to the most up-to-date voter (so clients see
+   * no election timeout), then everything is closed. Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped || this.stopping) return;
+    this.stopping = true;
+    try {
+      if (this.node && this.node.raft.state === 'leader') await this.transferLeadership();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'leadership transfer before shutdown failed');
+    }
+    await this.shutdown();
+  }
+
+  private async transferLeadership(): Promise<void> {
+    const st = this.node.status();
+    let best: number | undefined;
+    let bestMatch = -1;
+    for (const v of st.confState.voters) {
+      if (v === this.id) continue;
+      const pr = st.progress.get(v);
+      if (pr && pr.recentActive && pr.match > bestMatch) {
+        best = v;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === undefined) return;
+    this.log.info({ to: best.toString(16), term: st.term }, 'transferring leadership before shutdown');
+    this.node.transferLeader(best);
+    this.kick();
+    const deadline = Date.now() + this.cfg.electionTimeoutMs * 2;
+    while (Date.now() < deadline && this.node.raft.lead === this.id) {
+      await new Promise((r) => setTimeout(r, this.cfg.heartbeatIntervalMs / 2));
+    }
+    // Let the new leader's first heartbeat reach us so its term is durable here too.
+    while (this.processing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.publishTimer) clearInterval(this.publishTimer);
+    const err = new RaftKvError('STOPPING', 'the member is shutting down');
+    for (const p of [...this.waiters.keys()]) this.settle(p, err);
+    for (const b of [...this.inflightReads.values(), ...this.readsAwaitingApply]) for (const w of b.waiters) w.reject(err);
+    this.inflightReads.clear();
+    this.readsAwaitingApply.length = 0;
+    // Wait for an in-flight Ready to finish its fsync so acknowledged state is on disk.
+    while (this.processing) await new Promise((r) => setTimeout(r, 2));
+    await this.transport?.stop();
+    await this.wal?.close();
+    this.log.info('raftkv member stopped');
+  }
+
+  /** An unrecoverable error (disk failure, broken invariant): stop serving, loudly. */
+  private die(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.log.fatal({ err: err.message, stack: err.stack }, 'raftkv member failed; stopping');
+    this.onFatal?.(err);
+  }
+
+  onFatal: ((err: Error) => void) | undefined;
+}
+
+function isReadOnlyTxn(req: TxnRequest): boolean {
+  const ro = (ops: TxnRequest['success']): boolean =>
+    ops.every((op) => 'requestRange' in op || ('requestTxn' in op && isReadOnlyTxn(op.requestTxn)));
+  return ro(req.success) && ro(req.failure);
+}
+
+/** True when the directory holds member data (used by the CLI to decide about --restore). */
+export async function hasMemberData(dataDir: string): Promise<boolean> {
+  try {
+    const entries = await readdir(path.join(dataDir, 'member', 'wal'));
+    return entries.length > 0;
+  } catch {
+    return false;
+  }
+}

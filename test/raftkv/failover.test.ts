@@ -1,0 +1,142 @@
+/**
+ * A real 3-member raftkv cluster (three `flotilla raftkv` processes): SIGKILL the leader while
+ * clients write; every acknowledged write must survive, the cluster must take writes again, and
+ * the killed member must rejoin and catch up — from the log, and from a snapshot when it has
+ * fallen behind the compacted log.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { RaftKvClient } from '@flotilla/raftkv/client';
+import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { waitFor } from '../support/wait.js';
+
+let cluster: TestRaftKvCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const dec = new TextDecoder();
+
+/** Writers that put distinct keys as fast as they can and remember every acknowledged one. */
+function startWriters(client: RaftKvClient, n: number, prefix: string): { acked: Map<string, string>; stop: () => Promise<number> } {
+  const acked = new Map<string, string>();
+  let running = true;
+  let failures = 0;
+  const loops = Array.from({ length: n }, async (_, w) => {
+    for (let i = 0; running && i < 100_000; i++) {
+      const key = `${prefix}/${w}/${i}`;
+      const value = `v-${w}-${i}`;
+      try {
+        await client.put(key, value);
+        acked.set(key, value);
+      } catch {
+        failures++; // unacknowledged: may or may not be there, either is fine
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  });
+  return {
+    acked,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return failures;
+    },
+  };
+}
+
+async function expectAllPresent(client: RaftKvClient, acked: Map<string, string>, prefix: string): Promise<void> {
+  const r = await client.get(prefix + '/', { prefix: true });
+  const got = new Map(r.kvs.map((kv) => [dec.decode(kv.key), dec.decode(kv.value)]));
+  const missing = [...acked].filter(([k, v]) => got.get(k) !== v).map(([k]) => k);
+  expect(missing, `acknowledged writes missing after failover: ${missing.slice(0, 10).join(', ')}`).toEqual([]);
+}
+
+describe('raftkv: real processes', () => {
+  it('keeps every acknowledged write across a SIGKILL of the leader, and the killed member catches up', async () => {
+    cluster = await TestRaftKvCluster.create({ size: 3 });
+    await cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    const client = cluster.client(undefined, 10_000);
+    try {
+      const writers = startWriters(client, 8, 'acked');
+      await waitFor('some writes acknowledged', () => writers.acked.size >= 300);
+      await cluster.kill(leader.name);
+      const killedAt = writers.acked.size;
+      const newLeader = await cluster.waitForLeader();
+      expect(newLeader.name).not.toBe(leader.name);
+      await waitFor('writes acknowledged after the kill', () => writers.acked.size >= killedAt + 300);
+      await writers.stop();
+      await expectAllPresent(client, writers.acked, 'acked');
+
+      // The killed member rejoins from its own WAL and catches up from the log.
+      cluster.start(leader.name);
+      const rejoined = new RaftKvClient({ endpoints: cluster.endpoints([leader.name]), timeoutMs: 5_000 });
+      try {
+        const want = (await client.status(newLeader.clientURL)).raftIndex;
+        await waitFor('the restarted member to catch up', async () => (await rejoined.status()).raftAppliedIndex >= want);
+        const local = await rejoined.get('acked/', { prefix: true, serializable: true, countOnly: true });
+        expect(local.count).toBeGreaterThanOrEqual(writers.acked.size);
+      } finally {
+        await rejoined.close();
+      }
+    } catch (err) {
+      console.error(cluster.dumpLogs());
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
+  it('sends a snapshot to a member that fell behind the compacted log', async () => {
+    cluster = await TestRaftKvCluster.create({ size: 3, snapshotCount: 200, catchUpEntries: 50 });
+    await cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.members.find((m) => m.name !== leader.name)!;
+    const client = cluster.client(cluster.members.filter((m) => m.name !== follower.name).map((m) => m.name));
+    try {
+      await cluster.kill(follower.name);
+      for (let i = 0; i < 1500; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, j) => client.put(`snap/${i + j}`, `value-${i + j}`)));
+      }
+      cluster.start(follower.name);
+      const lagging = new RaftKvClient({ endpoints: [follower.clientURL], timeoutMs: 5_000 });
+      try {
+        const want = (await client.status(leader.clientURL)).raftIndex;
+        await waitFor('the lagging member to install a snapshot and catch up', async () => (await lagging.status()).raftAppliedIndex >= want, 30_000);
+        const r = await lagging.get('snap/', { prefix: true, serializable: true, countOnly: true });
+        expect(r.count).toBe(1500);
+        expect(cluster.logs.get(follower.name)!.some((l) => l.includes('installed a snapshot'))).toBe(true);
+      } finally {
+        await lagging.close();
+      }
+    } catch (err) {
+      console.error(cluster.dumpLogs());
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
+  it('hands leadership over on SIGTERM and exits cleanly', async () => {
+    cluster = await TestRaftKvCluster.create({ size: 3 });
+    await cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    const client = cluster.client(cluster.members.filter((m) => m.name !== leader.name).map((m) => m.name));
+    try {
+      await client.put('before', '1');
+      const code = await cluster.terminate(leader.name);
+      expect(code).toBe(0);
+      expect(cluster.logs.get(leader.name)!.some((l) => l.includes('transferring leadership'))).toBe(true);
+      const next = await cluster.waitForLeader();
+      expect(next.name).not.toBe(leader.name);
+      await client.put('after', '2');
+      expect(dec.decode((await client.get('before')).kvs[0].value)).toBe('1');
+    } catch (err) {
+      console.error(cluster.dumpLogs());
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
+});

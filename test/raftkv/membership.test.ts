@@ -1,0 +1,64 @@
+/**
+ * Membership changes on a live cluster of real processes: add a member (as a learner that is
+ * promoted once it caught up), write through it, then remove another member; writes go on.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { waitFor } from '../support/wait.js';
+
+let cluster: TestRaftKvCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+describe('raftkv membership: real processes', () => {
+  it('adds a learner, promotes it, and removes a member while clients write', async () => {
+    cluster = await TestRaftKvCluster.create({ size: 3 });
+    await cluster.startAll();
+    const client = cluster.client();
+    try {
+      for (let i = 0; i < 200; i++) await client.put(`pre/${i}`, String(i));
+
+      const m4 = await cluster.addSpec('m4');
+      const added = await client.memberAdd([m4.peerURL], { learner: true });
+      expect(added.member.isLearner).toBe(true);
+      cluster.start('m4', 'existing', cluster.initialCluster());
+      const c4 = cluster.client(['m4']);
+      try {
+        await waitFor('the learner to catch up', async () => (await c4.get('pre/', { prefix: true, serializable: true, countOnly: true })).count === 200);
+        // A learner does not vote: the cluster still has 3 voters.
+        expect((await client.memberList()).filter((m) => !m.isLearner)).toHaveLength(3);
+        await waitFor('promotion of the caught-up learner', async () => {
+          try {
+            await client.memberPromote(added.member.id);
+            return true;
+          } catch {
+            return undefined;
+          }
+        });
+        const members = await client.memberList();
+        expect(members.filter((m) => !m.isLearner)).toHaveLength(4);
+        await waitFor('m4 to publish its name', async () => (await client.memberList()).find((m) => m.id === added.member.id)?.name === 'm4');
+
+        // Remove a voter that is not the leader; the removed process stops by itself.
+        const leader = await cluster.waitForLeader();
+        const victim = cluster.members.find((m) => m.name !== leader.name && m.name !== 'm4')!;
+        const victimId = members.find((m) => m.name === victim.name)!.id;
+        await client.memberRemove(victimId);
+        expect((await client.memberList()).map((m) => m.id)).not.toContain(victimId);
+        await waitFor('the removed member to exit', () => !cluster!.isRunning(victim.name));
+        await client.put('after-remove', 'ok');
+        const r = await c4.get('after-remove');
+        expect(new TextDecoder().decode(r.kvs[0].value)).toBe('ok');
+      } finally {
+        await c4.close();
+      }
+    } catch (err) {
+      console.error(cluster.dumpLogs());
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+});
