@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { raftkvCommand } from './raftkv.js';
 import { kvCommand } from './kv.js';
+import { downCommand, upCommand } from './local-cluster.js';
 
 export async function main(argv: string[]): Promise<number | undefined> {
   // `kv` has its own parser (etcdctl-like), so hand it the rest of the line untouched.
@@ -11,7 +12,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const program = new Command('flotilla')
     .description('Flotilla: a small, highly available container orchestrator that speaks the Kubernetes API')
     .exitOverride()
-    .addCommand(raftkvCommand());
+    .addCommand(raftkvCommand())
+    .addCommand(upCommand())
+    .addCommand(downCommand());
   program.command('kv').description('talk to raftkv like etcdctl (run `flotilla kv --help`)');
   try {
     await program.parseAsync(argv, { from: 'user' });

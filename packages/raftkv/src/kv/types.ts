@@ -210,3 +210,17 @@ export class KvError extends Error {
     if (compactRevision !== undefined) this.compactRevision = compactRevision;
   }
 }
+
+export type WatchFilter = 'noput' | 'nodelete';
+
+export interface WatchRequest {
+  key: Uint8Array;
+  /** Same rules as RangeRequest.rangeEnd. */
+  rangeEnd?: Uint8Array;
+  /** 0 or absent: events after the current revision. Otherwise the first revision to report;
+   *  one at or below the compacted revision fails with COMPACTED. */
+  startRevision?: number;
+  /** Attach the key's previous version to each event. */
+  prevKv?: boolean;
+  filters?: WatchFilter[];
+}

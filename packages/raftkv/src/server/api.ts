@@ -104,8 +104,10 @@ export interface RaftKvApi {
   /** Linearizable by default (ReadIndex); `serializable` reads the local state at once. */
   range(req: RangeRequest, opts?: { serializable?: boolean; signal?: AbortSignal }): Promise<RangeResponse>;
 
-  /** Events arrive in revision order; `onEvents` with an empty list is a progress notification. */
-  watch(req: WatchRequest, onEvents: (events: WatchEvent[], revision: number) => void): WatchSubscription;
+  /** Events arrive in revision order; `onEvents` with an empty list is a progress notification.
+   *  `onCancel` reports a watch the member had to end (e.g. it could not resume after a snapshot
+   *  install because the revisions it needed were compacted). */
+  watch(req: WatchRequest, onEvents: (events: WatchEvent[], revision: number) => void, onCancel?: (err: RaftKvError) => void): WatchSubscription;
 
   leaseGrant(req: LeaseGrantRequest, signal?: AbortSignal): Promise<LeaseGrantResponse>;
   leaseRevoke(req: LeaseRevokeRequest, signal?: AbortSignal): Promise<LeaseRevokeResponse>;

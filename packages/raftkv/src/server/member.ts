@@ -80,6 +80,16 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+interface ActiveWatch {
+  req: WatchRequest;
+  onEvents: (events: WatchEvent[], revision: number) => void;
+  onCancel: ((err: RaftKvError) => void) | undefined;
+  deliver?: (events: WatchEvent[], revision: number) => void;
+  /** Highest revision delivered, to resume from after a snapshot install. */
+  lastRevision: number;
+  handle: { cancel(): void } | undefined;
+}
+
 interface ReadBatch {
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
   started: number;
@@ -108,6 +118,7 @@ export class RaftKvServer implements RaftKvApi {
   readonly metrics: RaftKvMetrics;
   private readonly cfg: Required<Omit<RaftKvServerConfig, 'restoreFrom' | 'processMetrics'>>;
   private readonly log: Logger;
+  private readonly transportLog: Logger;
   private node!: RawNode;
   private storage = new MemoryStorage();
   private wal!: Wal;
@@ -139,7 +150,7 @@ export class RaftKvServer implements RaftKvApi {
   private lastLead = NONE;
   private lastSnapshotIndex = 0;
   private snapshotInProgress = false;
-  private readonly watchCount = { n: 0 };
+  private readonly watches = new Set<ActiveWatch>();
   private onRemoved: (() => void) | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
 
@@ -161,6 +172,7 @@ export class RaftKvServer implements RaftKvApi {
     if (!this.cfg.peerSecret) throw new Error('raftkv: a peer secret is required');
     this.id = memberIdFor(this.cfg.peerURLs, this.cfg.initialClusterToken);
     this.log = config.logger.child({ component: 'raftkv', node: this.cfg.name });
+    this.transportLog = config.logger.child({ component: 'raftkv-transport', node: this.cfg.name });
     this.metrics = new RaftKvMetrics({ member: this.cfg.name }, config.processMetrics ?? true);
   }
 
@@ -237,7 +249,10 @@ export class RaftKvServer implements RaftKvApi {
         this.kick();
       },
       onRtt: (peer, seconds) => this.metrics.peerRtt.observe({ To: peer.toString(16) }, seconds),
-      onLog: (level, msg, fields) => this.log[level](fields, msg),
+      onLog: (level, msg, fields) => {
+        const { component: _c, node: _n, ...rest } = fields;
+        this.transportLog[level](rest, msg);
+      },
     });
     this.syncPeers();
     // Peer addresses also come from conf-change entries not yet applied (they take effect when
@@ -404,6 +419,7 @@ export class RaftKvServer implements RaftKvApi {
     this.state = MemberState.decode(snap.data);
     this.lastSnapshotIndex = snap.metadata.index;
     this.syncPeers();
+    this.reattachWatches();
     this.log.info({ index: snap.metadata.index, term: snap.metadata.term, revision: this.state.kv.revision }, 'installed a snapshot from the leader');
   }
 
@@ -784,25 +800,47 @@ export class RaftKvServer implements RaftKvApi {
     }
   }
 
-  watch(req: WatchRequest, onEvents: (events: WatchEvent[], revision: number) => void): WatchSubscription {
+  watch(req: WatchRequest, onEvents: (events: WatchEvent[], revision: number) => void, onCancel?: (err: RaftKvError) => void): WatchSubscription {
     this.checkServing();
-    // Watches follow the state machine, which is replaced when a snapshot is installed; keep
-    // the subscription on the store it started on but re-attach after an install.
-    const r = this.state.kv.watch(req, onEvents);
+    const w: ActiveWatch = { req, onEvents, onCancel, lastRevision: 0, handle: undefined };
+    const deliver = (events: WatchEvent[], revision: number): void => {
+      if (revision > w.lastRevision) w.lastRevision = revision;
+      onEvents(events, revision);
+    };
+    w.deliver = deliver;
+    const r = this.state.kv.watch(req, deliver);
     if (r instanceof KvError) throw kvToRaftKvError(r);
-    this.watchCount.n++;
-    this.metrics.watchers.set(this.watchCount.n);
-    let cancelled = false;
+    w.handle = r;
+    this.watches.add(w);
+    this.metrics.watchers.set(this.watches.size);
     return {
       id: r.id,
       cancel: () => {
-        if (cancelled) return;
-        cancelled = true;
-        r.cancel();
-        this.watchCount.n--;
-        this.metrics.watchers.set(this.watchCount.n);
+        if (!this.watches.delete(w)) return;
+        w.handle?.cancel();
+        this.metrics.watchers.set(this.watches.size);
       },
     };
+  }
+
+  /**
+   * Installing a snapshot replaces the store, and with it every watch registered on it. Watches
+   * resume on the new store from the revision after the last one they saw, so a client sees no
+   * gap and no duplicate; one whose next revision was compacted away is cancelled with COMPACTED.
+   */
+  private reattachWatches(): void {
+    for (const w of [...this.watches]) {
+      const start = w.lastRevision > 0 ? w.lastRevision + 1 : (w.req.startRevision && w.req.startRevision > 0 ? w.req.startRevision : this.state.kv.revision + 1);
+      const r = this.state.kv.watch({ ...w.req, startRevision: start }, w.deliver!);
+      if (r instanceof KvError) {
+        this.watches.delete(w);
+        this.log.warn({ start, err: r.message }, 'a watch could not resume after a snapshot install');
+        w.onCancel?.(kvToRaftKvError(r));
+        continue;
+      }
+      w.handle = r;
+    }
+    this.metrics.watchers.set(this.watches.size);
   }
 
   leaseGrant(req: LeaseGrantRequest, signal?: AbortSignal): Promise<LeaseGrantResponse> {

@@ -1,0 +1,200 @@
+/**
+ * `flotilla up` / `flotilla down`: a whole local HA cluster on one machine, each component its
+ * own process. Each node gets its own loopback address (127.0.1.N by default), as separate
+ * machines would have their own IPs, so every node uses the standard ports.
+ *
+ * State lives in DATA_DIR: cluster.json (what runs where, PIDs), the peer secret (mode 0600),
+ * per-node data dirs and log files. `down` stops exactly the PIDs recorded there.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { RaftKvClient } from '@flotilla/raftkv/client';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/flotilla.js');
+
+export interface ClusterProcess {
+  name: string;
+  role: 'raftkv';
+  pid: number;
+  clientURL?: string;
+  peerURL?: string;
+  logFile: string;
+}
+
+export interface ClusterFile {
+  version: 1;
+  createdAt: string;
+  processes: ClusterProcess[];
+  raftkvEndpoints: string[];
+}
+
+function servers(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 7 || n % 2 === 0) throw new InvalidArgumentError('must be 1, 3, 5 or 7 (an odd number keeps a clean majority)');
+  return n;
+}
+
+async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const h = await open(tmp, 'w', 0o600);
+  try {
+    await h.writeFile(JSON.stringify(value, null, 2) + '\n');
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await rename(tmp, file);
+}
+
+export async function readClusterFile(dataDir: string): Promise<ClusterFile | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as ClusterFile;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function peerSecret(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'peer-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(24).toString('hex');
+    await writeFile(file, secret + '\n', { mode: 0o600 });
+    return secret;
+  }
+}
+
+async function waitForLeader(endpoints: string[], timeoutMs: number): Promise<number> {
+  const client = new RaftKvClient({ endpoints, timeoutMs: 1_000 });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        const leaders = new Set<number>();
+        for (const e of endpoints) leaders.add((await client.status(e)).leader);
+        if (leaders.size === 1 && !leaders.has(0)) return [...leaders][0];
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`no raftkv leader after ${timeoutMs} ms; see the logs in the data dir`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+interface UpOptions {
+  dataDir: string;
+  detach: boolean;
+  servers: number;
+  ipPrefix: string;
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start a local HA cluster (raftkv members, one per server node) and wait until it serves')
+    .option('--data-dir <dir>', 'where the cluster keeps its state and logs', '.flotilla')
+    .option('--detach', 'start in the background and exit once the cluster serves', false)
+    .option('--servers <n>', 'number of server nodes', servers, 3)
+    .option('--ip-prefix <prefix>', 'loopback prefix; node N listens on PREFIX.N', '127.0.1')
+    .action(async (opts: UpOptions) => {
+      process.exitCode = await up(opts);
+    });
+}
+
+async function up(opts: UpOptions): Promise<number> {
+  const dataDir = path.resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const existing = await readClusterFile(dataDir);
+  if (existing && existing.processes.some((p) => alive(p.pid))) {
+    process.stderr.write(`a cluster from ${dataDir} is already running (run \`flotilla down --data-dir ${opts.dataDir}\` first)\n`);
+    return 1;
+  }
+  const secret = await peerSecret(dataDir);
+  const nodes = Array.from({ length: opts.servers }, (_, i) => {
+    const ip = `${opts.ipPrefix}.${i + 1}`;
+    return { name: `server-${i + 1}`, clientURL: `http://${ip}:2379`, peerURL: `http://${ip}:2380` };
+  });
+  const initialCluster = nodes.map((n) => `${n.name}=${n.peerURL}`).join(',');
+  const processes: ClusterProcess[] = [];
+  for (const n of nodes) {
+    const dir = path.join(dataDir, n.name);
+    await mkdir(dir, { recursive: true });
+    const logFile = path.join(dir, 'raftkv.log');
+    const log = await open(logFile, 'a');
+    const child = spawn(process.execPath, [
+      BIN, 'raftkv', '--name', n.name, '--data-dir', path.join(dir, 'raftkv'),
+      '--listen-client-urls', n.clientURL, '--listen-peer-urls', n.peerURL,
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new',
+      '--initial-cluster-token', `flotilla-local-${path.basename(dataDir)}`,
+    ], { detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, FLOTILLA_PEER_SECRET: secret } });
+    await log.close();
+    if (child.pid === undefined) throw new Error(`could not start raftkv for ${n.name}`);
+    if (opts.detach) child.unref();
+    processes.push({ name: n.name, role: 'raftkv', pid: child.pid, clientURL: n.clientURL, peerURL: n.peerURL, logFile });
+  }
+  const cluster: ClusterFile = { version: 1, createdAt: new Date().toISOString(), processes, raftkvEndpoints: nodes.map((n) => n.clientURL) };
+  await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
+  try {
+    const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
+    process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
+    process.stdout.write(`try: npx flotilla kv --endpoints ${cluster.raftkvEndpoints.join(',')} endpoint status --cluster\n`);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    await stopProcesses(processes, 5_000);
+    return 1;
+  }
+  if (opts.detach) {
+    process.stdout.write(`cluster running in the background; stop it with: npx flotilla down --data-dir ${opts.dataDir}\n`);
+    return 0;
+  }
+  process.stdout.write('press Ctrl-C to stop the cluster\n');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.stdout.write('stopping the cluster…\n');
+      void stopProcesses(processes, 10_000).then(() => resolve());
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
+
+/** SIGTERM each recorded PID, wait for it to exit, SIGKILL what is left after the grace period. */
+export async function stopProcesses(processes: readonly ClusterProcess[], graceMs: number): Promise<void> {
+  for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (processes.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+}
+
+export function downCommand(): Command {
+  return new Command('down')
+    .description('stop a cluster started with `flotilla up`')
+    .option('--data-dir <dir>', 'the cluster\'s data dir', '.flotilla')
+    .action(async (opts: { dataDir: string }) => {
+      const cluster = await readClusterFile(path.resolve(opts.dataDir));
+      if (!cluster) {
+        process.stderr.write(`no cluster found in ${opts.dataDir} (no cluster.json)\n`);
+        process.exitCode = 1;
+        return;
+      }
+      await stopProcesses(cluster.processes, 15_000);
+      process.stdout.write(`stopped ${cluster.processes.length} processes\n`);
+    });
+}

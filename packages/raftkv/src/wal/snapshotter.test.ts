@@ -1,0 +1,121 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Snapshot } from '../raft/types.js';
+import { decodeSnapshot, encodeSnapshot, Snapshotter, snapshotFileName } from './snapshotter.js';
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'raftkv-snap-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function snap(index: number, term: number, size = 64): Snapshot {
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 13 + index) & 0xff;
+  return { metadata: { index, term, confState: { voters: [1, 2, 3], learners: [7] } }, data };
+}
+
+async function snapFiles(): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+describe('encodeSnapshot / decodeSnapshot', () => {
+  it('round-trips metadata and data, including empty membership and data', () => {
+    const empty: Snapshot = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) };
+    for (const s of [snap(42, 7), empty, snap(2 ** 40, 2 ** 33, 1)]) {
+      const back = decodeSnapshot(encodeSnapshot(s));
+      expect(back.metadata).toEqual(s.metadata);
+      expect(new Uint8Array(back.data)).toEqual(s.data);
+    }
+  });
+
+  it('throws SNAPSHOT_CORRUPT on a flipped byte or a truncated buffer', () => {
+    const bytes = encodeSnapshot(snap(42, 7));
+    for (const at of [0, 10, 25, bytes.length - 1]) {
+      const bad = Uint8Array.from(bytes);
+      bad[at] ^= 0x01;
+      expect(() => decodeSnapshot(bad)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_CORRUPT' }));
+    }
+    expect(() => decodeSnapshot(bytes.subarray(0, bytes.length - 1))).toThrow(expect.objectContaining({ code: 'SNAPSHOT_CORRUPT' }));
+    expect(() => decodeSnapshot(bytes.subarray(0, 5))).toThrow(expect.objectContaining({ code: 'SNAPSHOT_CORRUPT' }));
+  });
+});
+
+describe('Snapshotter', () => {
+  it('returns null when there is no snapshot, even without a directory', async () => {
+    const s = new Snapshotter(path.join(dir, 'missing'));
+    expect(await s.loadNewest()).toBeNull();
+    expect(await s.newestPath()).toBeNull();
+  });
+
+  it('saves and loads a large snapshot', async () => {
+    const s = new Snapshotter(path.join(dir, 'snap'));
+    const big = snap(1000, 5, 24 * 1024 * 1024);
+    await s.save(big);
+    const loaded = await s.loadNewest();
+    expect(loaded?.metadata).toEqual(big.metadata);
+    expect(Buffer.compare(loaded!.data, big.data)).toBe(0);
+    expect(await s.newestPath()).toBe(path.join(dir, 'snap', snapshotFileName(5, 1000)));
+  });
+
+  it('keeps only the newest `keep` snapshots', async () => {
+    const s = new Snapshotter(dir, { keep: 2 });
+    for (let i = 1; i <= 5; i++) await s.save(snap(i * 10, 1 + (i >> 1)));
+    expect(await snapFiles()).toEqual([snapshotFileName(3, 40), snapshotFileName(3, 50)]);
+    expect((await s.loadNewest())?.metadata.index).toBe(50);
+  });
+
+  it('falls back to an older snapshot when the newest is corrupt, with a warning', async () => {
+    const s = new Snapshotter(dir);
+    await s.save(snap(10, 1));
+    await s.save(snap(20, 2));
+    const newest = path.join(dir, snapshotFileName(2, 20));
+    const buf = await readFile(newest);
+    buf[buf.length - 3] ^= 0xff;
+    await writeFile(newest, buf);
+
+    const warnings: Record<string, unknown>[] = [];
+    const loaded = await s.loadNewest((_msg, details) => warnings.push(details));
+    expect(loaded?.metadata.index).toBe(10);
+    expect(new Uint8Array(loaded!.data)).toEqual(snap(10, 1).data);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].file).toBe(newest);
+  });
+
+  it('skips a file whose contents do not match its name', async () => {
+    const s = new Snapshotter(dir);
+    await s.save(snap(10, 1));
+    await writeFile(path.join(dir, snapshotFileName(9, 99)), encodeSnapshot(snap(11, 1)));
+    expect((await s.loadNewest())?.metadata.index).toBe(10);
+  });
+
+  it('ignores and cleans up temp files left by a crash before the rename', async () => {
+    const s = new Snapshotter(dir);
+    await s.save(snap(10, 1));
+    const tmp = snapshotFileName(9, 500) + '.tmp';
+    await writeFile(path.join(dir, tmp), encodeSnapshot(snap(500, 9)).subarray(0, 100));
+    expect(await s.newestPath()).toBe(path.join(dir, snapshotFileName(1, 10)));
+    expect((await s.loadNewest())?.metadata.index).toBe(10);
+    expect(await snapFiles()).toEqual([snapshotFileName(1, 10)]);
+
+    await writeFile(path.join(dir, tmp), 'partial');
+    await s.save(snap(20, 1));
+    expect(await snapFiles()).toEqual([snapshotFileName(1, 10), snapshotFileName(1, 20)]);
+  });
+
+  it('serialises concurrent saves', async () => {
+    const s = new Snapshotter(dir, { keep: 1 });
+    await Promise.all([s.save(snap(10, 1)), s.save(snap(20, 1)), s.save(snap(30, 1))]);
+    expect(await snapFiles()).toEqual([snapshotFileName(1, 30)]);
+  });
+
+  it('rejects an invalid keep', () => {
+    expect(() => new Snapshotter(dir, { keep: 0 })).toThrow(expect.objectContaining({ code: 'WAL_INVALID' }));
+  });
+});
