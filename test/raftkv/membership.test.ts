@@ -28,7 +28,7 @@ describe('raftkv membership: real processes', () => {
       try {
         await waitFor('the learner to catch up', async () => (await c4.get('pre/', { prefix: true, serializable: true, countOnly: true })).count === 200);
         // A learner does not vote: the cluster still has 3 voters.
-        expect((await client.memberList()).filter((m) => !m.isLearner)).toHaveLength(3);
+        expect((await client.memberList()).members.filter((m) => !m.isLearner)).toHaveLength(3);
         await waitFor('promotion of the caught-up learner', async () => {
           try {
             await client.memberPromote(added.member.id);
@@ -37,16 +37,16 @@ describe('raftkv membership: real processes', () => {
             return undefined;
           }
         });
-        const members = await client.memberList();
+        const { members } = await client.memberList();
         expect(members.filter((m) => !m.isLearner)).toHaveLength(4);
-        await waitFor('m4 to publish its name', async () => (await client.memberList()).find((m) => m.id === added.member.id)?.name === 'm4');
+        await waitFor('m4 to publish its name', async () => (await client.memberList()).members.find((m) => m.id === added.member.id)?.name === 'm4');
 
         // Remove a voter that is not the leader; the removed process stops by itself.
         const leader = await cluster.waitForLeader();
         const victim = cluster.members.find((m) => m.name !== leader.name && m.name !== 'm4')!;
         const victimId = members.find((m) => m.name === victim.name)!.id;
         await client.memberRemove(victimId);
-        expect((await client.memberList()).map((m) => m.id)).not.toContain(victimId);
+        expect((await client.memberList()).members.map((m) => m.id)).not.toContain(victimId);
         await waitFor('the removed member to exit', () => !cluster!.isRunning(victim.name));
         await client.put('after-remove', 'ok');
         const r = await c4.get('after-remove');

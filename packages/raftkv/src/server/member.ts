@@ -11,6 +11,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { request } from 'undici';
 import { KvStore } from '../kv/store.js';
 import {
   KvError,
@@ -255,13 +256,24 @@ export class RaftKvServer implements RaftKvApi {
       },
     });
     this.syncPeers();
+    if (fresh && this.cfg.initialClusterState === 'existing') {
+      // A joining member knows nobody yet: --initial-cluster tells it where the others are, so
+      // it can answer the leader (etcd's joining members use the flag the same way).
+      for (const m of this.cfg.initialCluster) {
+        const id = memberIdFor([m.peerURL], this.cfg.initialClusterToken);
+        if (id !== this.id) this.transport.setPeer(id, m.peerURL);
+      }
+    }
     // Peer addresses also come from conf-change entries not yet applied (they take effect when
     // appended; see confchange.ts).
     for (const e of this.unappliedConfEntries()) this.notePeerFromEntry(e);
     await this.transport.start();
 
     this.ticker = setInterval(() => this.onTick(), this.cfg.heartbeatIntervalMs);
-    this.publishTimer = setInterval(() => this.maybePublishAttributes(), 200);
+    this.publishTimer = setInterval(() => {
+      this.maybePublishAttributes();
+      void this.checkStillMember();
+    }, 200);
     this.log.info({ member: this.id.toString(16), peerURLs: this.cfg.peerURLs, clientURLs: this.cfg.clientURLs }, 'raftkv member started');
     this.kick();
   }
@@ -756,6 +768,49 @@ export class RaftKvServer implements RaftKvApi {
   }
 
   private publishing = false;
+
+  private leaderlessSince = 0;
+  private checkingMembership = false;
+
+  /**
+   * A removed member never hears of its removal through Raft: the leader stops replicating to
+   * it the moment the change is appended. So a member that has had no leader for a while asks
+   * the others (as etcd does) whether it is still in the cluster, and stops if it is not.
+   */
+  private async checkStillMember(): Promise<void> {
+    if (this.stopped || this.stopping || this.checkingMembership) return;
+    if (this.node.raft.lead !== NONE) {
+      this.leaderlessSince = 0;
+      return;
+    }
+    const now = Date.now();
+    if (this.leaderlessSince === 0) this.leaderlessSince = now;
+    if (now - this.leaderlessSince < 3 * this.cfg.electionTimeoutMs) return;
+    this.leaderlessSince = now; // ask again only after another quiet period
+    this.checkingMembership = true;
+    try {
+      for (const m of this.state.members.values()) {
+        if (m.id === this.id) continue;
+        for (const url of m.clientURLs) {
+          try {
+            const res = await request(new URL('/v3/cluster/member/list', url), { method: 'POST', body: '{}', headersTimeout: 1_000, bodyTimeout: 1_000 });
+            const body = (await res.body.json()) as { members?: { ID?: string }[]; header?: { cluster_id?: string } };
+            if (res.statusCode !== 200 || !Array.isArray(body.members)) continue;
+            if (String(body.header?.cluster_id) !== String(this.state.clusterId)) continue;
+            if (!body.members.some((x) => String(x.ID) === String(this.id))) {
+              this.log.warn({ askedMember: m.name }, 'this member has been removed from the cluster; stopping');
+              this.onRemoved?.();
+            }
+            return;
+          } catch {
+            // that member is unreachable too; try the next
+          }
+        }
+      }
+    } finally {
+      this.checkingMembership = false;
+    }
+  }
 
   // ---- RaftKvApi ----------------------------------------------------------------------------
 

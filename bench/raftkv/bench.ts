@@ -1,0 +1,326 @@
+/**
+ * raftkv vs etcd: the same etcd-v3-JSON load against a 3-member raftkv cluster and a 3-member etcd
+ * cluster on loopback, both fsyncing, started one after the other on the same disk.
+ *
+ *   npm run build && npm run bench:raftkv
+ *
+ * Environment:
+ *   BENCH_SECONDS          measurement window per scenario (default 10)
+ *   BENCH_WARMUP_SECONDS   warm-up before each window (default 2)
+ *   BENCH_KILL_ROUNDS      leader SIGKILL rounds (default 5)
+ *   BENCH_KILL_WRITERS     concurrent writers during the kill rounds (default 8)
+ *   BENCH_KILL_TIMEOUT_MS  client-side per-request timeout of those writers before they try
+ *                          another member (default 250)
+ *   BENCH_SYSTEMS          comma list, default "raftkv,etcd"
+ *   BENCH_RAFTKV_CLI       flotilla launcher to run raftkv members with (default: this repo's
+ *                          packages/cli/bin/flotilla.js), e.g. to compare another build
+ *
+ * This is a measurement, not a test: it exits 0 after printing even when targets are missed, and
+ * non-zero only when the harness itself fails (e.g. a cluster does not come up).
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { LocalCluster, type ClusterKind, type Member } from '../lib/cluster.js';
+import { ensureEtcd, etcdKind, etcdVersion } from '../lib/etcd.js';
+import { b64, findLeader, putRequest, rangeRequest } from '../lib/etcdv3.js';
+import { FailoverWriter } from '../lib/failover.js';
+import { fsyncLatency } from '../lib/machine.js';
+import { formatErrorKinds, postJson, runClosedLoop, type LoadResult } from '../lib/load.js';
+import { commandOutput, Supervisor } from '../lib/proc.js';
+import { raftkvKind } from '../lib/raftkv.js';
+import { median, sleep } from '../lib/stats.js';
+import { fmtMiB, fmtMs, fmtOps, fmtRatio, printTable } from '../lib/table.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function envNumber(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
+  return n;
+}
+
+const cfg = {
+  seconds: envNumber('BENCH_SECONDS', 10),
+  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 2),
+  killRounds: Math.round(envNumber('BENCH_KILL_ROUNDS', 5)),
+  killWriters: Math.round(envNumber('BENCH_KILL_WRITERS', 8)),
+  killTimeoutMs: envNumber('BENCH_KILL_TIMEOUT_MS', 250),
+  /** A round with no acknowledged put this long after the kill counts as "> this". */
+  gapGiveUpMs: 30_000,
+  /** Steady writing before each kill. */
+  steadyMs: 2_000,
+  systems: (process.env.BENCH_SYSTEMS ?? 'raftkv,etcd').split(',').map((s) => s.trim()).filter(Boolean),
+};
+
+type SystemName = 'raftkv' | 'etcd';
+
+interface KillRound {
+  member: string;
+  gapMs: number | undefined; // undefined: nothing acknowledged within gapGiveUpMs
+}
+
+interface SystemResult {
+  put1: LoadResult;
+  put64: LoadResult;
+  range64: LoadResult;
+  kills: KillRound[];
+  writer: { ok: number; errors: number; kinds: string };
+  rssAfterLoad: Map<string, number | undefined>;
+  rssEnd: Map<string, number | undefined>;
+  startupMs: number;
+}
+
+const log = (sys: string, msg: string): void => {
+  process.stdout.write(`[${sys}] ${msg}\n`);
+};
+
+function summary(r: LoadResult): string {
+  const errs = r.errors ? `, ${r.errors} errors: ${formatErrorKinds(r.errorKinds)}` : ', 0 errors';
+  return `${fmtOps(r.opsPerSec)} ops/s, p50 ${fmtMs(r.p50Ms)}, p99 ${fmtMs(r.p99Ms)}, max ${fmtMs(r.maxMs)} (${r.ok} ok${errs})`;
+}
+
+async function leaderOf(cluster: LocalCluster): Promise<string> {
+  const leader = (await findLeader(cluster.origins)) ?? (await cluster.waitHealthy(30_000));
+  return leader;
+}
+
+async function runSystem(sys: SystemName, sup: Supervisor, kind: ClusterKind): Promise<SystemResult> {
+  const cluster = await LocalCluster.create(sup, kind, 3);
+  try {
+    const t0 = performance.now();
+    await cluster.start(60_000);
+    const startupMs = performance.now() - t0;
+    log(sys, `3 members up and agreeing on a leader in ${(startupMs / 1000).toFixed(1)} s (${cluster.origins.join(', ')})`);
+
+    const value = b64(randomBytes(256));
+    const run = randomBytes(4).toString('hex');
+    const load = { warmupMs: cfg.warmupSeconds * 1000, durationMs: cfg.seconds * 1000 };
+
+    let leader = await leaderOf(cluster);
+    log(sys, `put, 1 client → leader ${cluster.member(leader).name} …`);
+    const put1 = await runClosedLoop({ origin: leader, concurrency: 1, ...load, makeRequest: (w, s) => putRequest(`bench/${run}/p1/${w}/${s}`, value) });
+    log(sys, `put, 1 client: ${summary(put1)}`);
+
+    leader = await leaderOf(cluster);
+    log(sys, `put, 64 clients → leader ${cluster.member(leader).name} …`);
+    const put64 = await runClosedLoop({ origin: leader, concurrency: 64, ...load, makeRequest: (w, s) => putRequest(`bench/${run}/p64/${w}/${s}`, value) });
+    log(sys, `put, 64 clients: ${summary(put64)}`);
+
+    leader = await leaderOf(cluster);
+    const rangeKey = `bench/${run}/range-key`;
+    const seed = await postJson(`${leader}/v3/kv/put`, { key: b64(rangeKey), value }, 5_000);
+    if (seed.status < 200 || seed.status >= 300) throw new Error(`seeding the range key failed: HTTP ${seed.status} ${seed.text.slice(0, 200)}`);
+    const check = await postJson<{ kvs?: { value?: string }[] }>(`${leader}/v3/kv/range`, { key: b64(rangeKey), serializable: false }, 5_000);
+    if (check.json?.kvs?.[0]?.value !== value) throw new Error(`range of the seeded key did not return its value: HTTP ${check.status} ${check.text.slice(0, 200)}`);
+    const rangeBody = rangeRequest(rangeKey, false);
+    log(sys, `linearizable range, 64 clients → leader ${cluster.member(leader).name} …`);
+    const range64 = await runClosedLoop({ origin: leader, concurrency: 64, ...load, makeRequest: () => rangeBody });
+    log(sys, `linearizable range, 64 clients: ${summary(range64)}`);
+
+    const rssAfterLoad = cluster.rss();
+
+    const writer = new FailoverWriter({
+      endpoints: cluster.origins,
+      concurrency: cfg.killWriters,
+      timeoutMs: cfg.killTimeoutMs,
+      makeRequest: (w, s) => putRequest(`bench/${run}/kill/${w}/${s}`, value),
+    });
+    const kills: KillRound[] = [];
+    writer.start();
+    try {
+      for (let round = 1; round <= cfg.killRounds; round++) {
+        await sleep(cfg.steadyMs);
+        cluster.checkAlive();
+        const target = await findLeader(cluster.origins);
+        if (!target) throw new Error('no leader found before a kill round');
+        const m: Member = cluster.member(target);
+        const sinceSuccess = performance.now() - writer.lastSuccessAt;
+        if (sinceSuccess > 1_000) log(sys, `warning: the writer had no success in the last ${Math.round(sinceSuccess)} ms before kill ${round}`);
+        const { gap } = writer.markEvent(cfg.gapGiveUpMs);
+        const killed = cluster.kill(m, 'SIGKILL'); // the signal is sent synchronously here
+        writer.removeEndpoint(target);
+        const gapMs = await gap;
+        await killed;
+        kills.push({ member: m.name, gapMs });
+        log(sys, `kill ${round}/${cfg.killRounds}: SIGKILL leader ${m.name} → first acknowledged new put after ${gapMs === undefined ? `> ${cfg.gapGiveUpMs} ms` : fmtMs(gapMs)}`);
+        await cluster.restart(m);
+        await cluster.waitHealthy(60_000);
+        writer.addEndpoint(target); // back in the rotation once it serves again
+      }
+    } finally {
+      await writer.stop();
+    }
+    const rssEnd = cluster.rss();
+    return {
+      put1,
+      put64,
+      range64,
+      kills,
+      writer: { ok: writer.ok, errors: writer.errors, kinds: formatErrorKinds(writer.errorKinds, 4) },
+      rssAfterLoad,
+      rssEnd,
+      startupMs,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+function gapMedian(r: SystemResult | undefined): number | undefined {
+  if (!r || r.kills.length === 0) return undefined;
+  return median(r.kills.map((k) => k.gapMs ?? Number.POSITIVE_INFINITY));
+}
+
+function sumRss(m: Map<string, number | undefined>): number | undefined {
+  const vals = [...m.values()];
+  if (vals.some((v) => v === undefined)) return undefined;
+  return (vals as number[]).reduce((a, b) => a + b, 0);
+}
+
+function printReport(results: Map<SystemName, SystemResult | Error>, machine: string[]): void {
+  const ok = (s: SystemName): SystemResult | undefined => {
+    const r = results.get(s);
+    return r instanceof Error ? undefined : r;
+  };
+  const rk = ok('raftkv');
+  const et = ok('etcd');
+  const cellFor = (s: SystemName, f: (r: SystemResult) => string): string => {
+    const r = results.get(s);
+    if (r === undefined) return 'not run';
+    if (r instanceof Error) return 'failed';
+    return f(r);
+  };
+  const verdict = (pass: boolean | undefined): string => (pass === undefined ? 'n/a' : pass ? 'PASS' : 'MISS');
+  const both = <T>(f: (r: SystemResult) => T): [T | undefined, T | undefined] => [rk ? f(rk) : undefined, et ? f(et) : undefined];
+  const atLeast = (f: (r: SystemResult) => number, factor: number): boolean | undefined => {
+    const [a, b] = both(f);
+    return a === undefined || b === undefined ? undefined : a >= factor * b;
+  };
+  const noWorse = (f: (r: SystemResult) => number): boolean | undefined => {
+    const [a, b] = both(f);
+    return a === undefined || b === undefined ? undefined : a <= b;
+  };
+
+  type Row = { metric: string; get: (r: SystemResult) => number | undefined; fmt: (n: number | undefined) => string; lowerIsBetter?: boolean; target: string; pass: boolean | undefined; earlier: string };
+  const gapFmt = (n: number | undefined): string => (n === undefined ? 'n/a' : Number.isFinite(n) ? fmtMs(n) : `> ${cfg.gapGiveUpMs / 1000} s`);
+  const rows: Row[] = [
+    { metric: 'put throughput, 1 client', get: (r) => r.put1.opsPerSec, fmt: fmtOps, target: '≥ 1.5× etcd', pass: atLeast((r) => r.put1.opsPerSec, 1.5), earlier: '~400 ops/s' },
+    { metric: 'put p50, 1 client', get: (r) => r.put1.p50Ms, fmt: fmtMs, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    { metric: 'put p99, 1 client', get: (r) => r.put1.p99Ms, fmt: fmtMs, lowerIsBetter: true, target: '≤ etcd', pass: noWorse((r) => r.put1.p99Ms), earlier: '' },
+    { metric: 'put throughput, 64 clients', get: (r) => r.put64.opsPerSec, fmt: fmtOps, target: '≥ 1.5× etcd', pass: atLeast((r) => r.put64.opsPerSec, 1.5), earlier: '~2,400 ops/s' },
+    { metric: 'put p50, 64 clients', get: (r) => r.put64.p50Ms, fmt: fmtMs, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    { metric: 'put p99, 64 clients', get: (r) => r.put64.p99Ms, fmt: fmtMs, lowerIsBetter: true, target: '≤ etcd', pass: noWorse((r) => r.put64.p99Ms), earlier: '~57 ms' },
+    { metric: 'linearizable range, 64 clients', get: (r) => r.range64.opsPerSec, fmt: fmtOps, target: '≥ 1.5× etcd', pass: atLeast((r) => r.range64.opsPerSec, 1.5), earlier: '' },
+    { metric: 'range p50, 64 clients', get: (r) => r.range64.p50Ms, fmt: fmtMs, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    { metric: 'range p99, 64 clients', get: (r) => r.range64.p99Ms, fmt: fmtMs, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    {
+      metric: `leader-kill write gap, median of ${cfg.killRounds}`,
+      get: (r) => gapMedian(r),
+      fmt: gapFmt,
+      lowerIsBetter: true,
+      target: '< 1 s',
+      pass: rk ? (gapMedian(rk) ?? Number.POSITIVE_INFINITY) < 1_000 : undefined,
+      earlier: '',
+    },
+    { metric: 'RSS after load, sum of 3 members', get: (r) => sumRss(r.rssAfterLoad), fmt: fmtMiB, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    { metric: 'RSS at end, sum of 3 members', get: (r) => sumRss(r.rssEnd), fmt: fmtMiB, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+  ];
+  const table = rows.map((row) => {
+    const [a, b] = both(row.get);
+    return [
+      row.metric,
+      cellFor('raftkv', () => row.fmt(a)),
+      cellFor('etcd', () => row.fmt(b)),
+      fmtRatio(a, b),
+      row.target,
+      row.target ? verdict(row.pass) : '',
+      row.earlier,
+    ];
+  });
+
+  process.stdout.write(`\n=== raftkv vs etcd: 3 members each on 127.0.0.1, fsync on, same load generator (${cfg.seconds} s windows after ${cfg.warmupSeconds} s warm-up) ===\n`);
+  for (const line of machine) process.stdout.write(`${line}\n`);
+  process.stdout.write('\n');
+  printTable(['metric', 'raftkv', 'etcd (this run)', 'raftkv/etcd', 'target', 'result', 'etcd 3.4 earlier (issue)'], table);
+
+  process.stdout.write('\nAnchor from the issue: etcd 3.4 measured here earlier: ~2,400 puts/s at 64 clients (p99 ~57 ms), ~400 puts/s with 1 client.\n');
+  process.stdout.write('Targets: raftkv put throughput ≥1.5× etcd at 64 and at 1 client, p99 no worse than etcd, linearizable range ≥1.5× etcd, leader-kill gap median < 1 s.\n');
+  process.stdout.write('PASS/MISS compares with etcd measured in this same run (the gap row is absolute).\n');
+
+  process.stdout.write('\nDetails:\n');
+  const detail: string[][] = [];
+  for (const s of ['raftkv', 'etcd'] as const) {
+    const r = results.get(s);
+    if (r === undefined) continue;
+    if (r instanceof Error) {
+      const lines = r.message.split('\n');
+      const cause = lines.slice(1).find((l) => /error/i.test(l));
+      detail.push([s, 'error', `${lines[0]}${cause ? ` ${cause.trim()}` : ''}`.slice(0, 200)]);
+      continue;
+    }
+    for (const [label, lr] of [['put 1 client', r.put1], ['put 64 clients', r.put64], ['range 64 clients', r.range64]] as const) {
+      detail.push([s, label, `${lr.ok} ok, ${lr.errors} errors${lr.errors ? ` (${formatErrorKinds(lr.errorKinds)})` : ''}, max ${fmtMs(lr.maxMs)}`]);
+    }
+    detail.push([s, 'kill gaps', r.kills.map((k) => `${k.member}: ${gapFmt(k.gapMs ?? Number.POSITIVE_INFINITY)}`).join(', ')]);
+    detail.push([s, 'kill-round writer', `${r.writer.ok} ok, ${r.writer.errors} failed/timed out/retried${r.writer.kinds ? ` (${r.writer.kinds})` : ''}`]);
+    const perMember = (m: Map<string, number | undefined>): string => [...m.entries()].map(([n, v]) => `${n} ${fmtMiB(v)}`).join(', ');
+    detail.push([s, 'RSS after load', perMember(r.rssAfterLoad)]);
+    detail.push([s, 'RSS at end', `${perMember(r.rssEnd)} (the last-killed member was restarted)`]);
+    detail.push([s, 'startup', `${(r.startupMs / 1000).toFixed(1)} s to a healthy cluster`]);
+  }
+  printTable(['system', 'what', 'value'], detail, ['left', 'left', 'left']);
+}
+
+async function main(): Promise<number> {
+  for (const s of cfg.systems) if (s !== 'raftkv' && s !== 'etcd') throw new Error(`BENCH_SYSTEMS: unknown system "${s}"`);
+  const systems = cfg.systems as SystemName[];
+
+  const etcdBin = systems.includes('etcd') ? ensureEtcd() : undefined;
+  const sup = new Supervisor('flotilla-bench-raftkv-');
+  sup.installExitHandlers();
+
+  const fsync = fsyncLatency(sup.root);
+  const gitRev = commandOutput('git', ['-C', repoRoot, 'describe', '--always', '--dirty']) ?? 'unknown';
+  const machine = [
+    `machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}; etcd ${etcdBin ? etcdVersion(etcdBin) : 'n/a'} (${etcdBin ?? 'not used'}); raftkv at ${gitRev}`,
+    `disk: data dirs of both under ${sup.root}; 4 KiB write+fdatasync there: p50 ${fmtMs(fsync.p50Ms)}, p99 ${fmtMs(fsync.p99Ms)}`,
+    'flags: etcd defaults (heartbeat 100 ms, election 1000 ms, fsync on; no --unsafe-no-fsync), raftkv CLI defaults (WAL fsync on)',
+    `kill rounds: ${cfg.killWriters} writers over the live members, ${cfg.killTimeoutMs} ms client timeout per request then next member; gap = SIGKILL → first acknowledged put sent after it`,
+  ];
+  for (const line of machine) process.stdout.write(`${line}\n`);
+
+  const results = new Map<SystemName, SystemResult | Error>();
+  try {
+    // One system at a time (2 cores): raftkv first, stopped before etcd starts.
+    for (const sys of systems) {
+      try {
+        const kind = sys === 'etcd' ? etcdKind(etcdBin as string) : raftkvKind(repoRoot, [], process.env.BENCH_RAFTKV_CLI || undefined);
+        log(sys, 'starting a 3-member cluster');
+        results.set(sys, await runSystem(sys, sup, kind));
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        process.stderr.write(`[${sys}] benchmark failed: ${e.message}\n`);
+        results.set(sys, e);
+        await sup.killAll();
+      }
+    }
+    printReport(results, machine);
+  } finally {
+    await sup.killAll();
+    sup.cleanupSync();
+  }
+  return [...results.values()].some((r) => r instanceof Error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
