@@ -71,7 +71,7 @@ export class TestRaftKvCluster {
       '--listen-client-urls', m.clientURL, '--listen-peer-urls', m.peerURL,
       '--initial-cluster', initialCluster, '--initial-cluster-state', state,
       '--initial-cluster-token', this.token,
-      '--snapshot-count', String(this.opts.snapshotCount ?? 10_000),
+      '--snapshot-count', String(this.opts.snapshotCount ?? 100_000),
       '--experimental-snapshot-catchup-entries', String(this.opts.catchUpEntries ?? 5_000),
       ...(this.opts.extraArgs ?? []), ...extra,
     ];

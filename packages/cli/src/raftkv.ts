@@ -72,7 +72,7 @@ export function raftkvCommand(): Command {
     .option('--initial-cluster-token <token>', 'distinguishes clusters built from the same URLs', 'flotilla-raftkv')
     .option('--heartbeat-interval <ms>', 'leader heartbeat interval in milliseconds', positiveInt, 50)
     .option('--election-timeout <ms>', 'election timeout in milliseconds (randomised up to twice this)', positiveInt, 500)
-    .option('--snapshot-count <n>', 'applied entries between snapshots', positiveInt, 10_000)
+    .option('--snapshot-count <n>', 'applied entries between snapshots', positiveInt, 100_000)
     .option('--experimental-snapshot-catchup-entries <n>', 'entries kept behind a snapshot for slow followers', positiveInt, 5_000)
     .option('--peer-secret-file <file>', 'file holding the shared peer secret (or set FLOTILLA_PEER_SECRET)')
     .option('--restore <file>', 'seed a new data dir from a `flotilla kv snapshot save` file')

@@ -24,7 +24,7 @@ import { decodeConfChange } from '../raft/confchange.js';
 import { RaftError } from '../raft/raft.js';
 import { RawNode, bootstrapEntries, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Entry, Message, Snapshot } from '../raft/types.js';
+import type { ConfChange, Entry, HardState, Message, Snapshot } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { PeerTransport } from '../transport/transport.js';
 import { Snapshotter } from '../wal/snapshotter.js';
@@ -60,7 +60,7 @@ export interface RaftKvServerConfig {
   heartbeatIntervalMs?: number;
   /** Milliseconds without a leader before an election (randomised up to 2x). Default 500. */
   electionTimeoutMs?: number;
-  /** Applied entries between snapshots. Default 10,000 (etcd: 100,000). */
+  /** Applied entries between snapshots. Default 100,000 (etcd's). */
   snapshotCount?: number;
   /** Entries kept behind a snapshot so slightly slow followers need no snapshot. Default 5,000. */
   snapshotCatchUpEntries?: number;
@@ -149,6 +149,9 @@ export class RaftKvServer implements RaftKvApi {
   private readonly readsAwaitingApply: ReadBatch[] = [];
 
   private lastLead = NONE;
+  /** The newest HardState written to the WAL, and a newer one (commit only) not yet written. */
+  private savedHardState: HardState = { term: 0, vote: NONE, commit: 0 };
+  private unsavedHardState: HardState | undefined;
   private lastSnapshotIndex = 0;
   private snapshotInProgress = false;
   private readonly watches = new Set<ActiveWatch>();
@@ -159,7 +162,7 @@ export class RaftKvServer implements RaftKvApi {
     this.cfg = {
       heartbeatIntervalMs: 50,
       electionTimeoutMs: 500,
-      snapshotCount: 10_000,
+      snapshotCount: 100_000,
       snapshotCatchUpEntries: 5_000,
       requestTimeoutMs: 7_000,
       walSegmentBytes: 64 * 1024 * 1024,
@@ -222,6 +225,7 @@ export class RaftKvServer implements RaftKvApi {
       this.log.info({ snapshotIndex: applied, entries: state.entries.length, term: state.hardState.term, commit: state.hardState.commit }, 'restarting from the data dir');
     }
 
+    this.savedHardState = this.storage.initialState().hardState;
     const electionTick = Math.max(2, Math.round(this.cfg.electionTimeoutMs / this.cfg.heartbeatIntervalMs));
     this.node = new RawNode({
       id: this.id,
@@ -351,14 +355,16 @@ export class RaftKvServer implements RaftKvApi {
     this.kick();
   }
 
-  /** Schedules the Ready loop (coalescing many triggers in one event-loop turn). */
+  /** Schedules the Ready loop (coalescing the triggers of one callback). */
   private kick(): void {
     if (this.processing) {
       this.processAgain = true;
       return;
     }
     this.processing = true;
-    setImmediate(() => {
+    // A microtask, not setImmediate: it still runs after the current callback (so every message
+    // of one socket read lands in one Ready) but saves an event-loop turn on the commit path.
+    queueMicrotask(() => {
       this.processReady().catch((err: unknown) => this.die(err as Error));
     });
   }
@@ -390,7 +396,17 @@ export class RaftKvServer implements RaftKvApi {
       // hides the rewritten entry itself.
       toWal = [{ index, term, type: 'normal', data: new Uint8Array(0) }, ...rd.entries];
     }
-    if (rd.hardState || toWal.length > 0) await this.wal.save(rd.hardState ?? null, toWal);
+    // Only term and vote must be durable before we answer anyone; the commit index need not be
+    // (a restarted member learns it again from the leader), so a Ready that merely advances
+    // commit costs no fsync: it is written along with the next entries instead.
+    if (rd.hardState) this.unsavedHardState = rd.hardState;
+    const termOrVoteChanged = rd.hardState !== undefined && (rd.hardState.term !== this.savedHardState.term || rd.hardState.vote !== this.savedHardState.vote);
+    if (toWal.length > 0 || termOrVoteChanged || rd.snapshot) {
+      const hs = this.unsavedHardState;
+      this.unsavedHardState = undefined;
+      await this.wal.save(hs ?? null, toWal);
+      if (hs) this.savedHardState = hs;
+    }
     if (this.stopped) return;
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);

@@ -11,6 +11,7 @@
  * creation, so the newest segment alone is enough to recover them and releaseTo() may delete any
  * older segment without losing the vote or the term.
  */
+import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -119,7 +120,7 @@ export class Wal {
       segments = [created.segment];
       handle = created.handle;
     } else {
-      handle = await open(segments[segments.length - 1].path, 'r+');
+      handle = await open(segments[segments.length - 1].path, APPEND_FLAGS);
     }
     const wal = new Wal(
       { dir: opts.dir, segmentBytes, warn, onFsync: opts.onFsync },
@@ -264,10 +265,12 @@ export class Wal {
 
   private async appendAndSync(buf: Buffer, records: number): Promise<void> {
     const seg = this.activeSegment();
+    const t0 = performance.now();
     await writeAll(this.active, buf, seg.size);
     seg.size += buf.length;
-    const t0 = performance.now();
-    await this.active.datasync();
+    // The segment is open with O_DSYNC: the write returns only once the data is on disk, so
+    // one trip through libuv's thread pool replaces write + fdatasync (a measurable share of a
+    // lone client's latency).
     const seconds = (performance.now() - t0) / 1000;
     try {
       this.cfg.onFsync?.(seconds, records);
@@ -316,6 +319,10 @@ export class Wal {
   }
 }
 
+/** Segment files are written with O_DSYNC (each write is durable when it returns). */
+const APPEND_FLAGS = constants.O_RDWR | constants.O_DSYNC;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC;
+
 /**
  * Creates a segment atomically: written and fsynced under a temp name, renamed, then the
  * directory fsynced, so a segment file that exists always has a valid header.
@@ -324,10 +331,9 @@ async function createSegment(dir: string, seq: number, firstIndex: number, leadi
   const file = path.join(dir, segmentFileName(seq, firstIndex));
   const tmp = file + TEMP_SUFFIX;
   const buf = encodeRecords([{ kind: 'segmentHeader', seq, firstIndex }, ...leading]);
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, CREATE_FLAGS);
   try {
     await writeAll(handle, buf, 0);
-    await handle.datasync();
     await rename(tmp, file);
     await fsyncDir(dir);
   } catch (err) {
