@@ -1,0 +1,67 @@
+/**
+ * `flotilla up --detach` starts a whole local HA cluster as separate processes on their own
+ * loopback addresses and exits once it serves; `flotilla down` stops every process it started.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RaftKvClient } from '@flotilla/raftkv/client';
+import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
+
+const run = promisify(execFile);
+let dataDir: string | undefined;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+afterEach(async () => {
+  if (!dataDir) return;
+  // Whatever happened, stop what the cluster file says was started, by PID.
+  try {
+    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number }[] };
+    for (const p of cluster.processes) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+  } catch {
+    // no cluster file
+  }
+  await rm(dataDir, { recursive: true, force: true });
+  dataDir = undefined;
+});
+
+describe('flotilla up / down', () => {
+  it('starts a 3-server cluster in the background, serves, and stops cleanly', async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'flotilla-up-'));
+    // A loopback prefix of its own so a developer's running cluster never collides with the test.
+    const prefix = `127.${100 + Math.floor(Math.random() * 100)}.${1 + Math.floor(Math.random() * 200)}`;
+    const up = await run(process.execPath, [FLOTILLA_BIN, 'up', '--detach', '--data-dir', dataDir, '--ip-prefix', prefix], { timeout: 60_000 });
+    expect(up.stdout).toContain('3 members serving');
+    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number; clientURL: string }[]; raftkvEndpoints: string[] };
+    expect(cluster.processes).toHaveLength(3);
+    for (const p of cluster.processes) expect(alive(p.pid)).toBe(true);
+    expect(cluster.raftkvEndpoints).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:2379`));
+
+    const client = new RaftKvClient({ endpoints: cluster.raftkvEndpoints });
+    try {
+      await client.put('hello', 'world');
+      expect(new TextDecoder().decode((await client.get('hello')).kvs[0].value)).toBe('world');
+    } finally {
+      await client.close();
+    }
+
+    const again = await run(process.execPath, [FLOTILLA_BIN, 'up', '--detach', '--data-dir', dataDir, '--ip-prefix', prefix], { timeout: 60_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect((again as { code: number }).code).toBe(1);
+    expect((again as { stderr: string }).stderr).toContain('already running');
+
+    const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
+    expect(down.stdout).toContain('stopped 3 processes');
+    for (const p of cluster.processes) expect(alive(p.pid)).toBe(false);
+  }, 120_000);
+});
