@@ -141,7 +141,7 @@ describe('RaftKvClient KV', () => {
     });
     expect(t.succeeded).toBe(true);
     expect(t.header.revision).toBe(3);
-    const [put, range] = t.responses as [{ responsePut: { prevKv: { value: Uint8Array } } }, { responseRange: { kvs: { value: Uint8Array }[] } }];
+    const [put, range] = t.responses as unknown as [{ responsePut: { prevKv: { value: Uint8Array } } }, { responseRange: { kvs: { value: Uint8Array }[] } }];
     expect(txt(put.responsePut.prevKv.value)).toBe('1');
     expect(txt(range.responseRange.kvs[0].value)).toBe('2');
     const f = await c.txn({ compare: [{ result: 'greater', target: 'version', key: enc('k'), version: 5 }], success: [], failure: [{ requestTxn: { compare: [], success: [{ requestDeleteRange: { key: enc('k') } }], failure: [] } }] });
