@@ -125,6 +125,21 @@ describe('raftkv: real processes', () => {
     const client = cluster.client(cluster.members.filter((m) => m.name !== leader.name).map((m) => m.name));
     try {
       await client.put('before', '1');
+      // Every member exposes Prometheus metrics on its client port.
+      // (Peer round-trip times appear after the first ping, about a second after start.)
+      const text = await waitFor('peer RTT samples in /metrics', async () => {
+        const t = await (await fetch(`${leader.clientURL}/metrics`)).text();
+        return t.includes('raftkv_network_peer_round_trip_time_seconds_bucket') ? t : undefined;
+      });
+      for (const name of [
+        'raftkv_server_has_leader 1', 'raftkv_server_is_leader 1', 'raftkv_server_leader_changes_seen_total', 'raftkv_server_term',
+        'raftkv_server_proposals_committed_total', 'raftkv_server_proposals_applied_total', 'raftkv_server_proposals_pending',
+        'raftkv_server_proposals_failed_total', 'raftkv_disk_wal_fsync_duration_seconds_bucket', 'raftkv_server_apply_duration_seconds_bucket',
+        'raftkv_server_snapshot_saves_total', 'raftkv_mvcc_db_total_size_in_bytes', 'raftkv_mvcc_watchers',
+        'raftkv_network_peer_round_trip_time_seconds_bucket', 'process_resident_memory_bytes',
+      ]) {
+        expect(text.replace(/\{[^}]*\}/g, ''), `metric ${name}`).toContain(name);
+      }
       const code = await cluster.terminate(leader.name);
       expect(code).toBe(0);
       expect(cluster.logs.get(leader.name)!.some((l) => l.includes('transferring leadership'))).toBe(true);

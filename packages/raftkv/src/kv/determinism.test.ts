@@ -6,6 +6,7 @@
  * Replay a failure with SEED=<n> npx vitest run packages/raftkv/src/kv/determinism.test.ts
  */
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../raft/simulation.js';
 import { KvStore } from './store.js';
 import type {
   Compare,
@@ -24,16 +25,6 @@ import type {
 } from './types.js';
 import { KvError } from './types.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 const latin1 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('latin1');
@@ -468,7 +459,7 @@ function rangeOrError(fn: () => RangeResponse): unknown {
 }
 
 function run(seed: number, steps: number): void {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const model = new Model();
   const gen = new Gen(rnd, model);
   const a = new KvStore();

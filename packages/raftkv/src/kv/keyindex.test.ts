@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../raft/simulation.js';
 import { KeyIndex } from './keyindex.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('KeyIndex', () => {
   it('matches a sorted-array oracle under random inserts, removes and scans', () => {
     const seed = Number(process.env.SEED ?? 0x1d3e);
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     const idx = new KeyIndex<{ id: string }>();
     const oracle = new Set<string>();
     const randomId = (): string => {

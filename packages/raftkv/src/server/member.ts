@@ -40,6 +40,8 @@ import { RaftKvMetrics } from './metrics.js';
 import { MemberState, openSnapshotFile, sealSnapshotFile } from './state.js';
 
 export const VERSION = '3.5.0-flotilla.0.1.0';
+/** Upper bound of one batch of proposals handed to Raft (see flushProposals). */
+const PROPOSAL_BATCH_BYTES = 4 * 1024 * 1024;
 /** etcd's --max-request-bytes default. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
@@ -618,10 +620,19 @@ export class RaftKvServer implements RaftKvApi {
     this.proposalBuffer = [];
     this.proposalBufferIds = [];
     if (datas.length === 0) return;
-    const err = this.node.proposeBatch(datas);
-    if (err) {
-      const e = raftToRaftKvError(err);
-      for (const p of ids) this.settle(p, e);
+    // Cut the batch at about 4 MiB: a follower forwards its batch to the leader as one peer
+    // message, and peer frames are capped (16 MiB), so a burst of large values must not make
+    // one message too big to send.
+    for (let from = 0; from < datas.length; ) {
+      let to = from;
+      let bytes = 0;
+      while (to < datas.length && (to === from || bytes + datas[to].length <= PROPOSAL_BATCH_BYTES)) bytes += datas[to++].length;
+      const err = this.node.proposeBatch(datas.slice(from, to));
+      if (err) {
+        const e = raftToRaftKvError(err);
+        for (const p of ids.slice(from, to)) this.settle(p, e);
+      }
+      from = to;
     }
     this.kick();
   }
