@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 describe('raftkv membership: real processes', () => {
-  it('adds a learner, promotes it, and removes a member while clients write', async () => {
+  it('adds a learner, promotes it once caught up, removes a follower and then the leader', async () => {
     cluster = await TestRaftKvCluster.create({ size: 3 });
     await cluster.startAll();
     const client = cluster.client();
@@ -51,6 +51,23 @@ describe('raftkv membership: real processes', () => {
         await client.put('after-remove', 'ok');
         const r = await c4.get('after-remove');
         expect(new TextDecoder().decode(r.kvs[0].value)).toBe('ok');
+
+        // Remove the leader itself: it keeps leading until the change commits, then steps down
+        // and stops; the two remaining voters elect a new leader and take writes.
+        const leaderId = (await client.memberList()).members.find((m) => m.name === leader.name)!.id;
+        await client.memberRemove(leaderId);
+        await waitFor('the removed leader to exit', () => !cluster!.isRunning(leader.name));
+        cluster.dropSpec(leader.name);
+        cluster.dropSpec(victim.name);
+        const next = await cluster.waitForLeader();
+        expect(next.name).not.toBe(leader.name);
+        const rest = cluster.client();
+        try {
+          await rest.put('after-leader-removal', 'ok');
+          expect((await rest.memberList()).members.map((m) => m.name).sort()).toEqual(cluster.members.map((m) => m.name).sort());
+        } finally {
+          await rest.close();
+        }
       } finally {
         await c4.close();
       }
