@@ -36,6 +36,44 @@ export async function writeAll(h: FileHandle, buf: Uint8Array, position: number)
   }
 }
 
+/**
+ * Shared source of zero bytes for preallocating and scrubbing files and for recognising unwritten
+ * space. Only ever read: a write into it would corrupt every later use.
+ */
+export const ZEROS: Buffer = Buffer.alloc(1024 * 1024);
+
+/** Writes zeros over [from, to) in ZEROS-sized chunks; `cancelled` is checked between chunks. */
+export async function writeZeros(h: FileHandle, from: number, to: number, cancelled: () => boolean = () => false): Promise<boolean> {
+  for (let off = from; off < to; off += ZEROS.length) {
+    if (cancelled()) return false;
+    await writeAll(h, ZEROS.subarray(0, Math.min(ZEROS.length, to - off)), off);
+  }
+  return true;
+}
+
+/** Whether buf[from, to) holds only zero bytes (memcmp against ZEROS, not a byte loop: segments are 64 MiB). */
+export function onlyZeros(buf: Buffer, from: number, to: number = buf.length): boolean {
+  for (let p = from; p < to; p += ZEROS.length) {
+    const n = Math.min(ZEROS.length, to - p);
+    if (!buf.subarray(p, p + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+/** One past the last non-zero byte of buf at or after `from`; `from` if there is none. */
+export function nonZeroEnd(buf: Buffer, from: number): number {
+  for (let hi = buf.length; hi > from; ) {
+    const lo = Math.max(from, hi - ZEROS.length);
+    if (!onlyZeros(buf, lo, hi)) {
+      let i = hi;
+      while (buf[i - 1] === 0) i--;
+      return i;
+    }
+    hi = lo;
+  }
+  return from;
+}
+
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }

@@ -2,18 +2,31 @@
  * Reading the WAL back at start-up: validation of every segment, the torn-tail repair, and the
  * log-shape rules that the writer applies too (so a log the writer accepts always replays).
  *
- * Torn tail: a crash during a save can leave the last records of the LAST segment half written.
- * Those records were never fsynced, hence never acknowledged, so cutting them off loses nothing
- * promised. A bad record counts as torn only when it is at the very end: it runs past EOF, or
- * nothing but zero bytes follows it, and no well-formed record starts anywhere after it. Every
- * other bad record is damage to acknowledged data and fails the open with WAL_CORRUPT; in
- * particular a bad record in a non-last segment is always corruption, because a segment is
- * fsynced before the next one is created.
+ * End of a segment: segments are preallocated with zeros (wal.ts), so a segment's records are
+ * normally followed by zero bytes that were never written. Where the next frame is not a valid
+ * record and only zero bytes remain to the end of the file, that segment's records end, in any
+ * segment, without a warning; in the last one that offset is where appends continue. No valid
+ * record is all zeros (record types start at 1), so this never hides one. A bad frame followed by
+ * ANY non-zero byte is not an end; the rules below apply to it.
+ *
+ * Torn tail: a crash during a save can leave the last records of the LAST segment half written:
+ * a partial record, then the preallocated zeros (or EOF, for a segment that outgrew its
+ * preallocation or was created without one). Those records were never fsynced, hence never
+ * acknowledged, so dropping them loses nothing promised. A bad record counts as torn only when it
+ * is at the very end: it runs past EOF, or nothing but zero bytes follows it, and no well-formed
+ * record starts anywhere after it. Every other bad record is damage to acknowledged data and fails
+ * the open with WAL_CORRUPT; in particular a bad record in a non-last segment is always
+ * corruption, because a segment is fsynced before the next one is created.
+ *
+ * The repair zeroes the torn bytes rather than truncating, so the file keeps its preallocation.
+ * Merely moving the logical end back would not do: a shorter later append would leave torn bytes
+ * after it, which reads as corruption once the segment is no longer the last.
  */
 import { open, readFile, rm } from 'node:fs/promises';
 import type { Entry, HardState } from '../raft/types.js';
 import { EMPTY_HARD_STATE } from '../raft/types.js';
 import { corrupt } from './errors.js';
+import { nonZeroEnd, onlyZeros, writeZeros } from './fsutil.js';
 import type { Frame, WalRecord } from './record.js';
 import { decodePayload, hasValidFrameAfter, readFrame } from './record.js';
 import type { Segment, SegmentName } from './segment.js';
@@ -80,7 +93,9 @@ export interface Replayed {
 }
 
 export async function replay(dir: string, warn: WarnFn): Promise<Replayed> {
-  const { segments: names, temps } = await listSegments(dir);
+  const { segments: names, temps, spare } = await listSegments(dir);
+  // Left by a crash or a kill; it holds no records, and the writer prepares a fresh one.
+  if (spare !== null) await rm(spare, { force: true });
   for (const file of temps) {
     await rm(file, { force: true });
     warn('removed a segment file whose creation was interrupted', { file });
@@ -102,17 +117,19 @@ export async function replay(dir: string, warn: WarnFn): Promise<Replayed> {
         throw corrupt(name.path, 0, `segment starts at index ${name.firstIndex} but the log before it ends at ${log.last}`);
       }
     }
-    const seg: Segment = { ...name, size: buf.length, maxIndex: 0 };
+    const seg: Segment = { ...name, size: buf.length, fileBytes: buf.length, maxIndex: 0 };
     segments.push(seg);
 
-    for (let off = headerEnd; off < buf.length; ) {
+    let off = headerEnd;
+    while (off < buf.length) {
       const frame = readFrame(buf, off);
       if (frame.kind !== 'ok') {
-        if (!isLast || !isTornTail(buf, off, frame)) throw corrupt(name.path, off, describeBadFrame(frame));
-        await truncateDurably(name.path, off);
-        seg.size = off;
+        if (onlyZeros(buf, off)) break;
+        const dirtyEnd = nonZeroEnd(buf, off);
+        if (!isLast || !isTornTail(buf, off, frame, dirtyEnd)) throw corrupt(name.path, off, describeBadFrame(frame));
+        await zeroDurably(name.path, off, dirtyEnd);
         repairedTornTail = { file: name.path, offset: off };
-        warn('repaired a torn write at the end of the WAL', { file: name.path, offset: off, droppedBytes: buf.length - off });
+        warn('repaired a torn write at the end of the WAL', { file: name.path, offset: off, droppedBytes: dirtyEnd - off });
         break;
       }
       const rec = decodePayload(frame.code, frame.payload);
@@ -121,6 +138,7 @@ export async function replay(dir: string, warn: WarnFn): Promise<Replayed> {
       if (problem !== null) throw corrupt(name.path, off, problem);
       off = frame.end;
     }
+    seg.size = off;
   }
 
   if (log === null) {
@@ -171,24 +189,20 @@ function applyRecord(log: ReplayLog, seg: Segment, rec: WalRecord): string | nul
   }
 }
 
-function isTornTail(buf: Buffer, off: number, frame: Exclude<Frame, { kind: 'ok' }>): boolean {
-  if (frame.kind === 'badChecksum' && !onlyZeros(buf, frame.end)) return false;
-  return !hasValidFrameAfter(buf, off + 1);
-}
-
-function onlyZeros(buf: Buffer, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
+/** `dirtyEnd`: one past the last non-zero byte of the file. */
+function isTornTail(buf: Buffer, off: number, frame: Exclude<Frame, { kind: 'ok' }>, dirtyEnd: number): boolean {
+  if (frame.kind === 'badChecksum' && frame.end < dirtyEnd) return false;
+  return !hasValidFrameAfter(buf, off + 1, dirtyEnd);
 }
 
 function describeBadFrame(frame: Exclude<Frame, { kind: 'ok' }>): string {
   return frame.kind === 'truncated' ? 'record runs past the end of the file' : 'record checksum mismatch';
 }
 
-async function truncateDurably(file: string, size: number): Promise<void> {
+async function zeroDurably(file: string, from: number, to: number): Promise<void> {
   const h = await open(file, 'r+');
   try {
-    await h.truncate(size);
+    await writeZeros(h, from, to);
     await h.datasync();
   } finally {
     await h.close();

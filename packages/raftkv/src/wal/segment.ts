@@ -10,6 +10,11 @@ import { hex16, parseHex16 } from './binary.js';
 export const SEGMENT_SUFFIX = '.wal';
 /** A segment being created: written and fsynced under this name, then renamed into place. */
 export const TEMP_SUFFIX = '.tmp';
+/**
+ * The preallocated file that will become the next segment. Never part of the log, so open deletes
+ * it without a warning; it ends like a temp segment so that older versions delete it too.
+ */
+export const SPARE_FILE = 'spare' + SEGMENT_SUFFIX + TEMP_SUFFIX;
 
 export interface SegmentName {
   readonly seq: number;
@@ -19,8 +24,13 @@ export interface SegmentName {
 
 /** A segment as the writer tracks it. */
 export interface Segment extends SegmentName {
-  /** Bytes in the file. Invariant: everything below `size` is fsynced, except during a save. */
+  /**
+   * The logical end: where the records stop and the next append goes. Invariant: everything
+   * below `size` is fsynced, except during a save; everything from `size` to `fileBytes` is zero.
+   */
   size: number;
+  /** Length of the file, at least `size`: segments are preallocated, so usually segmentBytes. */
+  fileBytes: number;
   /** Highest entry index ever written to the file (0 if none): releaseTo deletes by it. */
   maxIndex: number;
 }
@@ -31,11 +41,16 @@ export function segmentFileName(seq: number, firstIndex: number): string {
   return `${hex16(seq)}-${hex16(firstIndex)}${SEGMENT_SUFFIX}`;
 }
 
-/** Segments in replay order, and leftover temp files from an interrupted segment creation. */
-export async function listSegments(dir: string): Promise<{ segments: SegmentName[]; temps: string[] }> {
+/** Segments in replay order, leftover temp files from an interrupted segment creation, and the spare if one exists. */
+export async function listSegments(dir: string): Promise<{ segments: SegmentName[]; temps: string[]; spare: string | null }> {
   const segments: SegmentName[] = [];
   const temps: string[] = [];
+  let spare: string | null = null;
   for (const name of (await readdir(dir)).sort()) {
+    if (name === SPARE_FILE) {
+      spare = path.join(dir, name);
+      continue;
+    }
     if (name.endsWith(SEGMENT_SUFFIX + TEMP_SUFFIX)) {
       temps.push(path.join(dir, name));
       continue;
@@ -47,5 +62,5 @@ export async function listSegments(dir: string): Promise<{ segments: SegmentName
     if (Number.isNaN(seq) || Number.isNaN(firstIndex)) continue;
     segments.push({ seq, firstIndex, path: path.join(dir, name) });
   }
-  return { segments, temps };
+  return { segments, temps, spare };
 }

@@ -7,7 +7,7 @@ import { EMPTY_HARD_STATE } from '../raft/types.js';
 import { WalError } from './errors.js';
 import { encodeRecords } from './record.js';
 import { segmentFileName } from './segment.js';
-import { Wal } from './wal.js';
+import { DEFAULT_SEGMENT_BYTES, Wal } from './wal.js';
 import type { WalOptions } from './wal.js';
 
 let dir: string;
@@ -43,11 +43,15 @@ async function segmentFiles(d = dir): Promise<string[]> {
   return (await readdir(d)).filter((n) => n.endsWith('.wal')).sort().map((n) => path.join(d, n));
 }
 
-/** Record boundaries of a segment, parsed from the documented framing: [u32 len][u32 crc][u8 type][payload]. */
+/**
+ * Record boundaries of a segment, parsed from the documented framing: [u32 len][u32 crc][u8 type][payload].
+ * Stops at an all-zero frame header: the preallocated, never written rest of the file.
+ */
 async function frames(file: string): Promise<{ off: number; end: number; type: number; index: number }[]> {
   const buf = await readFile(file);
   const out: { off: number; end: number; type: number; index: number }[] = [];
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off + 9 <= buf.length; ) {
+    if (buf.readUInt32LE(off) === 0 && buf.readUInt32LE(off + 4) === 0) break;
     const end = off + 9 + buf.readUInt32LE(off);
     const type = buf[off + 8];
     out.push({ off, end, type, index: type === 2 ? buf.readUInt32LE(off + 9 + 8) : -1 });
@@ -56,6 +60,22 @@ async function frames(file: string): Promise<{ off: number; end: number; type: n
   return out;
 }
 const ENTRY = 2;
+
+/** Where a segment's records end (the next append's offset). */
+async function logicalEnd(file: string): Promise<number> {
+  const all = await frames(file);
+  return all[all.length - 1].end;
+}
+
+async function zeroRange(file: string, from: number, to: number): Promise<void> {
+  const buf = await readFile(file);
+  buf.fill(0, from, to);
+  await writeFile(file, buf);
+}
+
+function isAllZero(buf: Buffer): boolean {
+  return buf.every((b) => b === 0);
+}
 
 async function flipByte(file: string, offset: number): Promise<void> {
   const buf = await readFile(file);
@@ -166,7 +186,10 @@ describe('Wal', () => {
     await wal.close();
     const files = await segmentFiles();
     expect(files.length).toBeGreaterThanOrEqual(8);
-    for (const f of files) expect((await stat(f)).size).toBeLessThan(4096 + 100);
+    for (const f of files) {
+      expect(await logicalEnd(f)).toBeLessThan(4096 + 100);
+      expect((await stat(f)).size).toBeLessThan(4096 + 100);
+    }
     expect((await openWal()).state.entries).toEqual(range(1, 1000, 1, 8));
   });
 
@@ -216,31 +239,47 @@ describe('Wal', () => {
       ['exactly on a record boundary', (l) => ({ cut: l.off, tornAt: null, survivesTo: 19 })],
     ];
 
-    for (const [name, pick] of cuts) {
-      it(`cut ${name}: keeps exactly the complete entries, then appends and reopens`, async () => {
-        const d = path.join(dir, 'w');
-        const last = await writeSample(d);
-        const entryFrames = (await frames(last)).filter((f) => f.type === ENTRY);
-        expect(entryFrames.length).toBeGreaterThanOrEqual(2);
-        const { cut, tornAt, survivesTo } = pick(entryFrames[entryFrames.length - 1], entryFrames[entryFrames.length - 2]);
-        await truncate(last, cut);
+    // How a crash mid-save leaves the file: in a preallocated segment the torn bytes are followed
+    // by zeros (the file keeps its length); in one that had outgrown its preallocation, or was
+    // created without one, the file just ends.
+    const modes: [string, (file: string, cut: number) => Promise<void>][] = [
+      ['zeros after it', async (file, cut) => zeroRange(file, cut, await logicalEnd(file))],
+      ['the file ending there', async (file, cut) => truncate(file, cut)],
+    ];
 
-        const warnings: string[] = [];
-        const { wal, state } = await Wal.open({ dir: d, segmentBytes: 300, onWarning: (msg) => warnings.push(msg) });
-        opened.push(wal);
-        expect(state.repairedTornTail).toEqual(tornAt === null ? null : { file: last, offset: tornAt });
-        expect(warnings).toHaveLength(tornAt === null ? 0 : 1);
-        expect(state.entries).toEqual(range(1, survivesTo, 1, 20));
-        if (tornAt !== null) expect((await stat(last)).size).toBe(tornAt);
+    for (const [mode, crash] of modes) {
+      for (const [name, pick] of cuts) {
+        it(`cut ${name}, ${mode}: keeps exactly the complete entries, then appends and reopens`, async () => {
+          const d = path.join(dir, 'w');
+          const last = await writeSample(d);
+          const entryFrames = (await frames(last)).filter((f) => f.type === ENTRY);
+          expect(entryFrames.length).toBeGreaterThanOrEqual(2);
+          const { cut, tornAt, survivesTo } = pick(entryFrames[entryFrames.length - 1], entryFrames[entryFrames.length - 2]);
+          await crash(last, cut);
+          const length = (await stat(last)).size;
 
-        await wal.save({ term: 2, vote: 2, commit: survivesTo }, range(survivesTo + 1, survivesTo + 5, 2, 20));
-        await wal.close();
-        const again = await Wal.open({ dir: d, segmentBytes: 300 });
-        opened.push(again.wal);
-        expect(again.state.repairedTornTail).toBeNull();
-        expect(again.state.entries).toEqual([...range(1, survivesTo, 1, 20), ...range(survivesTo + 1, survivesTo + 5, 2, 20)]);
-        expect(again.state.hardState).toEqual({ term: 2, vote: 2, commit: survivesTo });
-      });
+          const warnings: string[] = [];
+          const { wal, state } = await Wal.open({ dir: d, segmentBytes: 300, onWarning: (msg) => warnings.push(msg) });
+          opened.push(wal);
+          expect(state.repairedTornTail).toEqual(tornAt === null ? null : { file: last, offset: tornAt });
+          expect(warnings).toHaveLength(tornAt === null ? 0 : 1);
+          expect(state.entries).toEqual(range(1, survivesTo, 1, 20));
+          if (tornAt !== null) {
+            // Repaired by zeroing in place: the file keeps its length (and its preallocation).
+            const after = await readFile(last);
+            expect(after.length).toBe(length);
+            expect(isAllZero(after.subarray(tornAt))).toBe(true);
+          }
+
+          await wal.save({ term: 2, vote: 2, commit: survivesTo }, range(survivesTo + 1, survivesTo + 5, 2, 20));
+          await wal.close();
+          const again = await Wal.open({ dir: d, segmentBytes: 300 });
+          opened.push(again.wal);
+          expect(again.state.repairedTornTail).toBeNull();
+          expect(again.state.entries).toEqual([...range(1, survivesTo, 1, 20), ...range(survivesTo + 1, survivesTo + 5, 2, 20)]);
+          expect(again.state.hardState).toEqual({ term: 2, vote: 2, commit: survivesTo });
+        });
+      }
     }
 
     it('treats a partial record followed by zero bytes (an extended, unwritten file) as torn', async () => {
@@ -402,5 +441,197 @@ describe('Wal', () => {
     expect(state.entries).toEqual(range(1, 3, 1));
     expect(warnings).toHaveLength(1);
     expect(await readdir(dir)).not.toContain(path.basename(tmp));
+  });
+
+  describe('preallocation', () => {
+    /** Every segment's bytes after its last record are zero; returns how many segments have such a tail. */
+    async function expectZeroTails(files: string[]): Promise<number> {
+      let withTail = 0;
+      for (const f of files) {
+        const buf = await readFile(f);
+        const end = await logicalEnd(f);
+        expect(isAllZero(buf.subarray(end))).toBe(true);
+        if (end < buf.length) withTail++;
+      }
+      return withTail;
+    }
+
+    /** Leaves a non-last segment (the first) whose records end well before its preallocated length. */
+    async function writeShortNonLastSegment(): Promise<string> {
+      const first = await openWal({ segmentBytes: 4096 });
+      await first.wal.save({ term: 1, vote: 1, commit: 0 }, range(1, 20, 1, 40)); // ~1.3 KB of 4 KiB
+      await first.wal.close();
+      // A smaller segmentBytes later (a configuration change) rolls at once, keeping the zero tail.
+      const second = await openWal({ segmentBytes: 1024 });
+      await second.wal.save(null, range(21, 25, 1, 40));
+      await second.wal.close();
+      const files = await segmentFiles();
+      expect(files).toHaveLength(2);
+      expect(await logicalEnd(files[0])).toBeLessThan((await stat(files[0])).size);
+      return files[0];
+    }
+
+    it('makes every segment segmentBytes long, zero after its records; replays and appends at the logical end across rolls', async () => {
+      const first = await openWal({ segmentBytes: 4096 });
+      const all: Entry[] = [];
+      for (let i = 1; i <= 100; i++) {
+        await first.wal.save({ term: 1, vote: 1, commit: i - 1 }, [ent(i, 1, 100)]);
+        all.push(ent(i, 1, 100));
+      }
+      let files = await segmentFiles();
+      expect(files.length).toBeGreaterThanOrEqual(4);
+      let onDisk = 0;
+      for (const f of files) {
+        const size = (await stat(f)).size;
+        expect(size).toBeGreaterThanOrEqual(4096);
+        onDisk += size;
+      }
+      expect(first.wal.sizeBytes()).toBe(onDisk); // physical bytes, preallocation included
+      expect(await expectZeroTails(files)).toBeGreaterThanOrEqual(1); // the last one at least
+      await first.wal.close();
+      expect((await readdir(dir)).filter((n) => !n.endsWith('.wal'))).toEqual([]); // no spare left behind
+
+      // Reopened with smaller segments: the partly filled last segment rolls at once and stays
+      // behind with its zero tail, so replay meets one in a non-last segment too.
+      const warnings: string[] = [];
+      const second = await openWal({ segmentBytes: 2048, onWarning: (msg) => warnings.push(msg) });
+      expect(second.state.entries).toEqual(all);
+      expect(second.state.repairedTornTail).toBeNull();
+      for (let i = 101; i <= 150; i++) {
+        await second.wal.save({ term: 2, vote: 1, commit: i - 1 }, [ent(i, 2, 100)]);
+        all.push(ent(i, 2, 100));
+      }
+      await second.wal.close();
+      files = await segmentFiles();
+      expect(await expectZeroTails(files.slice(0, -1))).toBeGreaterThanOrEqual(1);
+      expect((await stat(files[files.length - 1])).size).toBeGreaterThanOrEqual(2048);
+
+      const third = await openWal({ segmentBytes: 2048, onWarning: (msg) => warnings.push(msg) });
+      expect(third.state.entries).toEqual(all);
+      expect(third.state.hardState).toEqual({ term: 2, vote: 1, commit: 149 });
+      expect(third.state.repairedTornTail).toBeNull();
+      expect(warnings).toEqual([]);
+    });
+
+    it('fails on a non-zero byte in the zero tail of a non-last segment, whether right after the last record or deep in it', async () => {
+      const file = await writeShortNonLastSegment();
+      const end = await logicalEnd(file);
+      const length = (await stat(file)).size;
+      for (const at of [end, end + 1, end + 9, length - 1]) {
+        await flipByte(file, at);
+        expectCorruptAt(await openError(), file, end);
+        await flipByte(file, at); // flipped back: the WAL is whole again
+      }
+      expect((await openWal({ segmentBytes: 1024 })).state.entries).toEqual(range(1, 25, 1, 40));
+    });
+
+    it('fails on a non-zero byte deep in the zero tail of the last segment: a zero-length frame before data is no end', async () => {
+      const { wal } = await openWal({ segmentBytes: 4096 });
+      await wal.save(null, range(1, 10, 1, 30));
+      await wal.close();
+      const [file] = await segmentFiles();
+      const end = await logicalEnd(file);
+      await flipByte(file, end + 200);
+      expectCorruptAt(await openError(), file, end);
+      expect((await stat(file)).size).toBe(4096); // nothing repaired or cut
+    });
+
+    it('repairs a partial batch followed by zeros in the last segment by zeroing it, so a shorter append leaves no garbage', async () => {
+      const { wal } = await openWal({ segmentBytes: 4096 });
+      await wal.save({ term: 1, vote: 1, commit: 0 }, range(1, 10, 1, 30));
+      await wal.close();
+      const [file] = await segmentFiles();
+      const end = await logicalEnd(file);
+      // A crash halfway through an O_DSYNC write of the next save: its first bytes are there.
+      const batch = encodeRecords(range(11, 13, 1, 600).map((entry) => ({ kind: 'entry' as const, entry })));
+      const buf = await readFile(file);
+      batch.copy(buf, end, 0, 400);
+      await writeFile(file, buf);
+
+      const warnings: string[] = [];
+      const reopened = await openWal({ segmentBytes: 4096, onWarning: (msg) => warnings.push(msg) });
+      expect(reopened.state.repairedTornTail).toEqual({ file, offset: end });
+      expect(warnings).toHaveLength(1);
+      expect(reopened.state.entries).toEqual(range(1, 10, 1, 30));
+      const repaired = await readFile(file);
+      expect(repaired.length).toBe(4096);
+      expect(isAllZero(repaired.subarray(end))).toBe(true);
+
+      // A short append, then enough to roll: the repaired segment must replay as a non-last one.
+      await reopened.wal.save(null, [ent(11, 2, 5)]);
+      for (let i = 12; i <= 80; i++) await reopened.wal.save(null, [ent(i, 2, 60)]);
+      await reopened.wal.close();
+      expect((await segmentFiles()).length).toBeGreaterThan(1);
+      const again = await openWal({ segmentBytes: 4096 });
+      expect(again.state.repairedTornTail).toBeNull();
+      expect(again.state.entries).toEqual([...range(1, 10, 1, 30), ent(11, 2, 5), ...range(12, 80, 2, 60)]);
+    });
+
+    it('rolls into the spare prepared in the background instead of zero-filling 64 MiB on the save path', async () => {
+      const { wal } = await openWal(); // the default 64 MiB segments
+      const [firstFile] = await segmentFiles();
+      expect((await stat(firstFile)).size).toBe(DEFAULT_SEGMENT_BYTES);
+      const spare = path.join(dir, 'spare.wal.tmp');
+      expect(await readdir(dir)).not.toContain('spare.wal.tmp'); // not before the segment is half full
+
+      const half = DEFAULT_SEGMENT_BYTES / 2;
+      const big = (index: number): Entry => ({ index, term: 1, type: 'normal', data: new Uint8Array(half).fill(index) });
+      await wal.save(null, [big(1)]);
+      // Reaching into the Wal to wait for the background preparation deterministically.
+      await (wal as unknown as { spare: Promise<unknown> }).spare;
+      const prepared = await stat(spare);
+      expect(prepared.size).toBe(DEFAULT_SEGMENT_BYTES);
+      await wal.save(null, [big(2)]); // fills the segment (and grows it a little past)
+      expect(await segmentFiles()).toHaveLength(1);
+
+      await wal.save(null, [ent(3, 1, 10)]); // rolls
+      const files = await segmentFiles();
+      expect(files).toHaveLength(2);
+      const rolled = await stat(files[1]);
+      // The very file prepared beforehand, renamed: the roll wrote a header, not 64 MiB of zeros.
+      expect(rolled.ino).toBe(prepared.ino);
+      expect(rolled.size).toBe(DEFAULT_SEGMENT_BYTES);
+      expect(await readdir(dir)).not.toContain('spare.wal.tmp');
+      expect(wal.sizeBytes()).toBe((await stat(files[0])).size + DEFAULT_SEGMENT_BYTES);
+      await wal.close();
+
+      const { state } = await openWal();
+      expect(state.entries.map((e) => [e.index, e.data.length])).toEqual([
+        [1, half],
+        [2, half],
+        [3, 10],
+      ]);
+    });
+
+    it('deletes the spare on close and a leftover one at open, silently', async () => {
+      const { wal } = await openWal({ segmentBytes: 4096 });
+      await wal.save(null, range(1, 40, 1, 40)); // past half: a spare is prepared
+      await (wal as unknown as { spare: Promise<unknown> }).spare;
+      expect(await readdir(dir)).toContain('spare.wal.tmp');
+      await wal.close();
+      expect(await readdir(dir)).not.toContain('spare.wal.tmp');
+
+      await writeFile(path.join(dir, 'spare.wal.tmp'), Buffer.alloc(4096, 0x11)); // as a crash may leave it, header written or not
+      const warnings: string[] = [];
+      // Larger segments this time, so that the active one is below half full and no new spare starts.
+      const { state } = await openWal({ segmentBytes: 65536, onWarning: (msg) => warnings.push(msg) });
+      expect(state.entries).toEqual(range(1, 40, 1, 40));
+      expect(warnings).toEqual([]);
+      expect(await readdir(dir)).not.toContain('spare.wal.tmp');
+    });
+
+    it('falls back to a segment without preallocation when the spare cannot be prepared', async () => {
+      const warnings: string[] = [];
+      const { wal } = await openWal({ segmentBytes: 4096, onWarning: (msg) => warnings.push(msg) });
+      await mkdir(path.join(dir, 'spare.wal.tmp')); // opening it as a file fails
+      for (let i = 1; i <= 60; i++) await wal.save(null, [ent(i, 1, 60)]);
+      expect(warnings).toContain('could not preallocate the next WAL segment');
+      const files = await segmentFiles();
+      expect(files.length).toBeGreaterThan(1);
+      expect((await stat(files[1])).size).toBe(await logicalEnd(files[1])); // grown by appends
+      await wal.close();
+      await rm(path.join(dir, 'spare.wal.tmp'), { recursive: true });
+      expect((await openWal({ segmentBytes: 4096 })).state.entries).toEqual(range(1, 60, 1, 60));
+    });
   });
 });
