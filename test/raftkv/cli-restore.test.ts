@@ -5,15 +5,11 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FLOTILLA_BIN, TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { describe, expect, it } from 'vitest';
+import { FLOTILLA_BIN, TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
 
 const run = promisify(execFile);
-let clusters: TestRaftKvCluster[] = [];
-afterEach(async () => {
-  for (const c of clusters) await c.close();
-  clusters = [];
-});
+const track = trackClusters();
 
 async function kv(endpoints: string[], ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
@@ -27,9 +23,8 @@ async function kv(endpoints: string[], ...args: string[]): Promise<{ stdout: str
 
 describe('flotilla kv and snapshot restore: real processes', () => {
   it('puts, gets, leases, lists members, reports status, saves a snapshot and restores it into a new cluster', async () => {
-    const source = await TestRaftKvCluster.create({ size: 3 });
-    clusters.push(source);
-    try {
+    const source = track(await TestRaftKvCluster.create({ size: 3 }));
+    {
       await source.startAll();
       const eps = source.endpoints();
       expect((await kv(eps, 'put', 'greeting', 'hello')).stdout.trim()).toBe('OK');
@@ -58,8 +53,7 @@ describe('flotilla kv and snapshot restore: real processes', () => {
       expect((await kv(eps, 'snapshot', 'save', file)).code).toBe(0);
 
       // A new cluster (new ports, new data dirs) restored from the file.
-      const restored = await TestRaftKvCluster.create({ size: 3 });
-      clusters.push(restored);
+      const restored = track(await TestRaftKvCluster.create({ size: 3 }));
       for (const m of restored.members) restored.start(m.name, 'new', restored.initialCluster(), ['--restore', file]);
       await restored.waitForLeader();
       const reps = restored.endpoints();
@@ -68,9 +62,6 @@ describe('flotilla kv and snapshot restore: real processes', () => {
       // The restored cluster takes writes and is a cluster of its own.
       expect((await kv(reps, 'put', 'after-restore', 'yes')).code).toBe(0);
       expect((await kv(eps, 'get', 'after-restore')).stdout).toBe('');
-    } catch (err) {
-      for (const c of clusters) console.error(c.dumpLogs());
-      throw err;
     }
   }, 120_000);
 });

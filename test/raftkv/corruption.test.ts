@@ -4,19 +4,16 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { describe, expect, it } from 'vitest';
+import { TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
+const track = trackClusters();
 let cluster: TestRaftKvCluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  cluster = undefined;
-});
 
 describe('raftkv WAL corruption: real process', () => {
   it('refuses to start on a flipped byte in the middle of the WAL, naming the file and offset', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 1 });
+    cluster = track(await TestRaftKvCluster.create({ size: 1 }));
     await cluster.startAll();
     const client = cluster.client();
     try {

@@ -4,16 +4,13 @@
  * the killed member must rejoin and catch up — from the log, and from a snapshot when it has
  * fallen behind the compacted log.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
-import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
+const track = trackClusters();
 let cluster: TestRaftKvCluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  cluster = undefined;
-});
 
 const dec = new TextDecoder();
 
@@ -54,7 +51,7 @@ async function expectAllPresent(client: RaftKvClient, acked: Map<string, string>
 
 describe('raftkv: real processes', () => {
   it('keeps every acknowledged write across a SIGKILL of the leader, and the killed member catches up', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();
     const leader = await cluster.waitForLeader();
     const client = cluster.client(undefined, 10_000);
@@ -80,16 +77,13 @@ describe('raftkv: real processes', () => {
       } finally {
         await rejoined.close();
       }
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await client.close();
     }
   }, 90_000);
 
   it('sends a snapshot to a member that fell behind the compacted log', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3, snapshotCount: 200, catchUpEntries: 50 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3, snapshotCount: 200, catchUpEntries: 50 }));
     await cluster.startAll();
     const leader = await cluster.waitForLeader();
     const follower = cluster.members.find((m) => m.name !== leader.name)!;
@@ -110,16 +104,13 @@ describe('raftkv: real processes', () => {
       } finally {
         await lagging.close();
       }
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await client.close();
     }
   }, 90_000);
 
   it('hands leadership over on SIGTERM and exits cleanly', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();
     const leader = await cluster.waitForLeader();
     const client = cluster.client(cluster.members.filter((m) => m.name !== leader.name).map((m) => m.name));
@@ -147,9 +138,6 @@ describe('raftkv: real processes', () => {
       expect(next.name).not.toBe(leader.name);
       await client.put('after', '2');
       expect(dec.decode((await client.get('before')).kvs[0].value)).toBe('1');
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await client.close();
     }

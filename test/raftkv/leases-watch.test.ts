@@ -4,22 +4,19 @@
  * through the leader and resumes on another member, without gaps or duplicates, when the member
  * it was on is killed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
-import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
+const track = trackClusters();
 let cluster: TestRaftKvCluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  cluster = undefined;
-});
 
 const dec = new TextDecoder();
 
 describe('raftkv leases and watches: real processes', () => {
   it('deletes the keys of an expired lease on every member, keeps a kept-alive one', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();
     const client = cluster.client();
     try {
@@ -44,16 +41,13 @@ describe('raftkv leases and watches: real processes', () => {
       } finally {
         clearInterval(keepAlive);
       }
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await client.close();
     }
   }, 60_000);
 
   it('streams a follower-served watch in order and resumes it elsewhere after a SIGKILL', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();
     const leader = await cluster.waitForLeader();
     const follower = cluster.members.find((m) => m.name !== leader.name)!;
@@ -82,9 +76,6 @@ describe('raftkv leases and watches: real processes', () => {
       w.cancel();
       expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `w/${i}`));
       for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBeGreaterThan(revisions[i - 1]);
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await watcher.close();
       await writer.close();

@@ -2,19 +2,16 @@
  * Membership changes on a live cluster of real processes: add a member (as a learner that is
  * promoted once it caught up), write through it, then remove another member; writes go on.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestRaftKvCluster } from '../support/raftkv-cluster.js';
+import { describe, expect, it } from 'vitest';
+import { TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
+const track = trackClusters();
 let cluster: TestRaftKvCluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  cluster = undefined;
-});
 
 describe('raftkv membership: real processes', () => {
   it('adds a learner, promotes it once caught up, removes a follower and then the leader', async () => {
-    cluster = await TestRaftKvCluster.create({ size: 3 });
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();
     const client = cluster.client();
     try {
@@ -71,9 +68,6 @@ describe('raftkv membership: real processes', () => {
       } finally {
         await c4.close();
       }
-    } catch (err) {
-      console.error(cluster.dumpLogs());
-      throw err;
     } finally {
       await client.close();
     }

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
 import { freePorts } from './ports.js';
 import { waitFor } from './wait.js';
@@ -167,4 +168,20 @@ export class TestRaftKvCluster {
     await Promise.all([...this.exits.values()]);
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * Registers an afterEach that prints the members' logs when the test failed and closes every
+ * cluster the test created. Returns the function that registers a cluster.
+ */
+export function trackClusters(): (c: TestRaftKvCluster) => TestRaftKvCluster {
+  const live: TestRaftKvCluster[] = [];
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') for (const c of live) console.error(c.dumpLogs());
+    for (const c of live.splice(0)) await c.close();
+  });
+  return (c) => {
+    live.push(c);
+    return c;
+  };
 }
