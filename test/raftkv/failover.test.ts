@@ -109,6 +109,36 @@ describe('raftkv: real processes', () => {
     }
   }, 90_000);
 
+  it('answers a write lost with a frozen leader with LEADER_CHANGED once another leads, not with a timeout', async () => {
+    cluster = track(await TestRaftKvCluster.create({ size: 3 }));
+    await cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.members.find((m) => m.name !== leader.name)!;
+    cluster.signal(leader.name, 'SIGSTOP'); // its sockets stay open: the follower's forward just sits there
+    try {
+      const res = await fetch(`${follower.clientURL}/v3/kv/put`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: Buffer.from('stuck').toString('base64'), value: Buffer.from('1').toString('base64') }),
+      });
+      const body = (await res.json()) as { reason?: string; message?: string };
+      expect(res.status).toBe(503);
+      expect(body.reason).toBe('LEADER_CHANGED');
+      expect(body.message).toMatch(/may or may not have been applied/);
+    } finally {
+      cluster.signal(leader.name, 'SIGCONT');
+    }
+    // The thawed member rejoins under the new leader and the cluster takes writes.
+    await cluster.waitForLeader();
+    const client = cluster.client();
+    try {
+      await client.put('after', '2');
+      expect(dec.decode((await client.get('after')).kvs[0].value)).toBe('2');
+    } finally {
+      await client.close();
+    }
+  });
+
   it('hands leadership over on SIGTERM and exits cleanly', async () => {
     cluster = track(await TestRaftKvCluster.create({ size: 3 }));
     await cluster.startAll();

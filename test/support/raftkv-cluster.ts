@@ -107,6 +107,12 @@ export class TestRaftKvCluster {
     await this.exits.get(name);
   }
 
+  /** Sends a signal without waiting (SIGSTOP/SIGCONT freeze and thaw a member, say). */
+  signal(name: string, sig: NodeJS.Signals): void {
+    const p = this.procs.get(name);
+    if (p && this.isRunning(name)) p.kill(sig);
+  }
+
   /** SIGTERM and wait for the exit code. */
   async terminate(name: string): Promise<number | null> {
     const p = this.procs.get(name);

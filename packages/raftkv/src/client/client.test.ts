@@ -226,7 +226,7 @@ describe('RaftKvClient KV', () => {
 });
 
 describe('RaftKvClient retries and leader handling', () => {
-  it('retries 503 NO_LEADER / NOT_LEADER / STOPPING (not proposed) but not 504 TIMEOUT for writes', async () => {
+  it('retries 503 NO_LEADER / NOT_LEADER / STOPPING (not proposed) but not 504 TIMEOUT or LEADER_CHANGED for writes', async () => {
     const { url, api } = await serve();
     const c = client([url], { timeoutMs: 2000 });
     api.failNext.put = new RaftKvError('NO_LEADER', 'no leader');
@@ -239,6 +239,12 @@ describe('RaftKvClient retries and leader handling', () => {
     expect(isTimeout(e)).toBe(true);
     // Idempotent reads are retried after a 504.
     api.failNext.range = new RaftKvError('TIMEOUT', 'request timed out');
+    expect(txt((await c.get('a')).kvs[0].value)).toBe('2');
+    // A leader change mid-request is a 503 too, but its outcome is unknown: final for a write,
+    // retried for a read.
+    api.failNext.put = new RaftKvError('LEADER_CHANGED', 'the leader changed');
+    expect((await rejection(c.put('a', '3'))).code).toBe('LEADER_CHANGED');
+    api.failNext.range = new RaftKvError('LEADER_CHANGED', 'the leader changed');
     expect(txt((await c.get('a')).kvs[0].value)).toBe('2');
     // Errors other than unavailability are final at once.
     api.failNext.put = new RaftKvError('UNHEALTHY', 'would lose quorum');

@@ -10,8 +10,9 @@
  * - the connection failed before the request was sent (refused, unresolvable, connect timeout);
  * - 503 NO_LEADER / NOT_LEADER / STOPPING (the request was not proposed);
  * - for idempotent calls (reads, status, member list, lease keep-alive/TTL, read-only txns) also
- *   after a timeout or a connection lost mid-request.
- * A write whose outcome is unknown throws RaftKvError TIMEOUT and is never repeated silently.
+ *   after a timeout, a leader change mid-request, or a connection lost mid-request.
+ * A write whose outcome is unknown throws RaftKvError TIMEOUT (or LEADER_CHANGED) and is never
+ * repeated silently.
  */
 import { Buffer } from 'node:buffer';
 import { Pool } from 'undici';
@@ -443,7 +444,7 @@ export class RaftKvClient {
           }
         }
         err = errorFromResponse(res.statusCode, await res.body.text());
-        const retry = RETRYABLE.has(err.code) || (opts.idempotent && err.code === 'TIMEOUT');
+        const retry = RETRYABLE.has(err.code) || (opts.idempotent && (err.code === 'TIMEOUT' || err.code === 'LEADER_CHANGED'));
         if (!retry) throw err;
       } catch (e) {
         if (e instanceof RaftKvError) {

@@ -61,6 +61,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last check-quorum round (the leader itself always counts). */
   recentActive = false;
+  /** The highest commit index sent to this follower (in an append or heartbeat). */
+  sentCommit = 0;
   readonly inflights: Inflights;
 
   constructor(

@@ -17,7 +17,7 @@ class Net {
   applied = new Map<NodeId, string[]>();
   readStates = new Map<NodeId, { index: number; ctx: string }[]>();
 
-  constructor(n: number, opts: { learners?: number } = {}) {
+  constructor(n: number, opts: { learners?: number; deferCommitBroadcast?: boolean } = {}) {
     const voters = Array.from({ length: n }, (_, i) => i + 1);
     const boot = bootstrapEntries(voters.map((id) => ({ id, context: new Uint8Array(0) })));
     const learners = Array.from({ length: opts.learners ?? 0 }, (_, i) => n + i + 1);
@@ -26,7 +26,7 @@ class Net {
       s.append(boot.entries);
       s.setHardState(boot.hardState);
       this.storages.set(id, s);
-      this.nodes.set(id, new RawNode({ id, storage: s, random: seededRandom(id), electionTick: 10, heartbeatTick: 1 }));
+      this.nodes.set(id, new RawNode({ id, storage: s, random: seededRandom(id), electionTick: 10, heartbeatTick: 1, deferCommitBroadcast: opts.deferCommitBroadcast }));
       this.applied.set(id, []);
       this.readStates.set(id, []);
     }
@@ -157,6 +157,45 @@ describe('§3.5 log replication and §3.6 safety', () => {
     for (let i = 0; i < 10; i++) net.propose(1, `cmd${i}`);
     net.tickAll(2);
     for (const id of [1, 2, 3]) expect(net.applied.get(id)).toEqual(Array.from({ length: 10 }, (_, i) => `cmd${i}`));
+  });
+
+  it('tells followers of a commit at once by default, and only when asked with deferCommitBroadcast', () => {
+    const emptyAppends = (net: Net): Message[] => net.sent.filter((m) => m.type === 'app' && m.entries.length === 0);
+    const eager = new Net(3);
+    eager.elect(1);
+    eager.sent.length = 0;
+    eager.propose(1, 'x');
+    expect(emptyAppends(eager).map((m) => m.to).sort()).toEqual([2, 3]);
+    expect(eager.applied.get(2)).toEqual(['x']);
+
+    const lazy = new Net(3, { deferCommitBroadcast: true });
+    lazy.elect(1);
+    lazy.sent.length = 0;
+    lazy.propose(1, 'x');
+    expect(lazy.applied.get(1)).toEqual(['x']); // the leader commits and applies as before
+    expect(emptyAppends(lazy)).toEqual([]);
+    expect(lazy.applied.get(2)).toEqual([]);
+    expect(lazy.node(1).hasUnsentCommit()).toBe(true);
+    // The next write carries the commit index of the one before.
+    lazy.propose(1, 'y');
+    expect(lazy.applied.get(2)).toEqual(['x']);
+    lazy.node(1).broadcastCommit();
+    lazy.settle();
+    expect(emptyAppends(lazy).map((m) => m.to).sort()).toEqual([2, 3]);
+    for (const id of [2, 3]) expect(lazy.applied.get(id)).toEqual(['x', 'y']);
+    expect(lazy.node(1).hasUnsentCommit()).toBe(false);
+    lazy.node(1).broadcastCommit(); // nothing new to tell: sends nothing
+    lazy.settle();
+    expect(emptyAppends(lazy)).toHaveLength(2);
+  });
+
+  it('with deferCommitBroadcast, heartbeats alone bring followers up to the commit index', () => {
+    const net = new Net(3, { deferCommitBroadcast: true });
+    net.elect(1);
+    net.propose(1, 'x');
+    expect(net.applied.get(3)).toEqual([]);
+    net.tick(1, 1);
+    for (const id of [2, 3]) expect(net.applied.get(id)).toEqual(['x']);
   });
 
   it('does not commit by counting replicas of an entry from an earlier term (figure 3.7)', () => {

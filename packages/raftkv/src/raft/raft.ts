@@ -49,6 +49,15 @@ export interface RaftConfig {
   preVote?: boolean;
   /** Default true. */
   checkQuorum?: boolean;
+  /**
+   * Default false: when the commit index advances, the leader at once sends every follower an
+   * append, empty if need be, to carry it. With true, a commit advance alone sends nothing: the
+   * new index rides on the next append or heartbeat, or goes out when the host calls
+   * broadcastCommit(). Followers only need it to apply (nothing waits on that for safety, and the
+   * leader answers clients itself), so a host that calls broadcastCommit() a moment later saves
+   * two messages per follower on every write that the next write would have carried anyway.
+   */
+  deferCommitBroadcast?: boolean;
   /** Uniform in [0, 1). Inject a seeded generator in simulations. */
   random: () => number;
 }
@@ -110,6 +119,7 @@ export class Raft {
   private readonly maxInflight: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  private readonly deferCommitBroadcast: boolean;
   private readonly random: () => number;
 
   constructor(c: RaftConfig) {
@@ -125,6 +135,7 @@ export class Raft {
     this.maxInflight = c.maxInflightMsgs ?? 256;
     this.preVote = c.preVote ?? true;
     this.checkQuorum = c.checkQuorum ?? true;
+    this.deferCommitBroadcast = c.deferCommitBroadcast ?? false;
     this.random = c.random;
 
     this.log = new RaftLog(c.storage, c.applied ?? 0);
@@ -197,6 +208,7 @@ export class Raft {
       type: 'app', from: this.id, to, term: this.term,
       index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed,
     });
+    pr.sentCommit = this.log.committed;
     if (ents.length > 0) {
       const last = ents[ents.length - 1].index;
       if (pr.state === 'replicate') {
@@ -217,10 +229,34 @@ export class Raft {
     for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /** After the commit index advanced: tell the followers now, or leave it to broadcastCommit(). */
+  private afterCommitAdvanced(): void {
+    if (!this.deferCommitBroadcast) {
+      this.bcastAppend();
+      return;
+    }
+    // Entries that are waiting to go out still go now; they carry the new commit index with them.
+    for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+  }
+
+  /** Whether some follower has not yet been sent the current commit index (see deferCommitBroadcast). */
+  hasUnsentCommit(): boolean {
+    if (this.state !== 'leader') return false;
+    for (const [id, pr] of this.prs) if (id !== this.id && pr.sentCommit < this.log.committed) return true;
+    return false;
+  }
+
+  /** Sends the current commit index to every follower not yet told it (as an append, empty if need be). */
+  broadcastCommit(): void {
+    if (this.state !== 'leader') return;
+    for (const [id, pr] of this.prs) if (id !== this.id && pr.sentCommit < this.log.committed) this.sendAppend(id);
+  }
+
   private sendHeartbeat(to: NodeId, context: Uint8Array): void {
     const pr = this.prs.get(to);
     // Never tell a follower to commit past what it is known to hold.
     const commit = Math.min(pr ? pr.match : 0, this.log.committed);
+    if (pr && commit > pr.sentCommit) pr.sentCommit = commit;
     this.send({ type: 'heartbeat', from: this.id, to, term: this.term, commit, context });
   }
 
@@ -477,7 +513,7 @@ export class Raft {
             else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
 
             if (this.maybeCommit()) {
-              this.bcastAppend();
+              this.afterCommitAdvanced();
             } else if (wasPaused) {
               this.sendAppend(m.from);
             }
@@ -693,7 +729,7 @@ export class Raft {
     if (this.state !== 'leader') return;
     const self = this.prs.get(this.id);
     if (self && self.maybeUpdate(this.log.stableLastIndex())) {
-      if (this.maybeCommit()) this.bcastAppend();
+      if (this.maybeCommit()) this.afterCommitAdvanced();
     }
   }
 

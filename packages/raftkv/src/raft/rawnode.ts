@@ -106,6 +106,16 @@ export class RawNode {
     this.raft.step({ type: 'transferLeader', from: transferee, to: this.raft.id, term: 0 });
   }
 
+  /** See RaftConfig.deferCommitBroadcast: whether a broadcastCommit() would send anything. */
+  hasUnsentCommit(): boolean {
+    return this.raft.hasUnsentCommit();
+  }
+
+  /** Sends the commit index to the followers not yet told it (with deferCommitBroadcast). */
+  broadcastCommit(): void {
+    this.raft.broadcastCommit();
+  }
+
   reportUnreachable(id: NodeId): void {
     this.raft.step({ type: 'unreachable', from: id, to: this.raft.id, term: 0 });
   }

@@ -72,6 +72,11 @@ export class Simulation {
   maxDelay: number;
   /** Chance that a node crashes after sending a Ready's early messages, before persisting it. */
   crashBeforePersistRate = 0.002;
+  /**
+   * Half the seeds run with deferCommitBroadcast, the member's setting, with hosts that call
+   * broadcastCommit() at random moments (as the member's short timer does).
+   */
+  readonly deferCommitBroadcast: boolean;
   private readonly allIds: NodeId[];
 
   // What the checkers remember.
@@ -88,6 +93,7 @@ export class Simulation {
     this.dropRate = opts.dropRate ?? 0;
     this.dupRate = opts.dupRate ?? 0;
     this.maxDelay = opts.maxDelay ?? 3;
+    this.deferCommitBroadcast = this.rand() < 0.5;
     const n = opts.initialVoters ?? 3;
     const spare = opts.spareIds ?? 0;
     this.allIds = Array.from({ length: n + spare }, (_, i) => i + 1);
@@ -112,7 +118,7 @@ export class Simulation {
     const snap = n.disk.snapshot();
     // The state machine restarts from the snapshot (its durable copy) and replays the log.
     n.sm = snap.metadata.index > 0 ? JSON.parse(dec.decode(snap.data)) : { applied: 0, log: [] };
-    n.node = new RawNode({ id, storage: n.disk, applied: n.sm.applied, random: this.rand, electionTick: 10, heartbeatTick: 1, maxInflightMsgs: 8, maxSizePerMsg: 256 });
+    n.node = new RawNode({ id, storage: n.disk, applied: n.sm.applied, random: this.rand, electionTick: 10, heartbeatTick: 1, maxInflightMsgs: 8, maxSizePerMsg: 256, deferCommitBroadcast: this.deferCommitBroadcast });
   }
 
   isUp(id: NodeId): boolean {
@@ -339,6 +345,15 @@ export class Simulation {
   step(): void {
     this.now++;
     for (const id of this.allIds) if (this.isUp(id)) this.tick(id);
+    if (this.deferCommitBroadcast) {
+      for (const id of this.allIds) {
+        const node = this.nodes.get(id)!.node;
+        if (node?.hasUnsentCommit() && this.rand() < 0.5) {
+          node.broadcastCommit();
+          this.process(id);
+        }
+      }
+    }
     const due = this.net.filter((f) => f.at <= this.now);
     this.net = this.net.filter((f) => f.at > this.now);
     // Deliver in random order: reordering beyond the random delays.

@@ -70,6 +70,7 @@ export type RaftKvErrorCode =
   | 'NOT_LEADER' // this request must go to the leader (the error carries leaderClientURLs)
   | 'NO_LEADER' // the cluster has no leader right now; retry
   | 'TIMEOUT' // the request was proposed but did not apply in time (it may still apply)
+  | 'LEADER_CHANGED' // the leader changed while the request was in flight (it may still apply)
   | 'STOPPING' // the member is shutting down
   | 'MEMBER_NOT_FOUND'
   | 'MEMBER_EXISTS'

@@ -42,6 +42,11 @@ import { MemberState, openSnapshotFile, sealSnapshotFile } from './state.js';
 export const VERSION = '3.5.0-flotilla.0.1.0';
 /** Upper bound of one batch of proposals handed to Raft (see flushProposals). */
 const PROPOSAL_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * How long a leader leaves a commit for the next append to carry before sending it on its own.
+ * A lone client's next write arrives well within it; an idle cluster's followers lag this much.
+ */
+const COMMIT_BROADCAST_DELAY_MS = 2;
 /** etcd's --max-request-bytes default. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
@@ -131,6 +136,9 @@ export class RaftKvServer implements RaftKvApi {
   private leaseClock = new LeaseClock();
 
   private ticker: NodeJS.Timeout | undefined;
+  private commitBroadcastTimer: NodeJS.Timeout | undefined;
+  /** The commit index the last commit broadcast was armed for. */
+  private commitBroadcastAt = 0;
   private processing = false;
   private processAgain = false;
   private stopped = false;
@@ -140,6 +148,8 @@ export class RaftKvServer implements RaftKvApi {
   private readonly bootId = Math.random().toString(36).slice(2, 10);
   private proposalSeq = 0;
   private readonly waiters = new Map<string, Waiter>();
+  /** Proposals pending when the leader changed: answered LEADER_CHANGED unless applied first. */
+  private readonly strandedProposals: string[] = [];
   private proposalBuffer: Uint8Array[] = [];
   private proposalBufferIds: string[] = [];
   private proposalFlushScheduled = false;
@@ -238,6 +248,9 @@ export class RaftKvServer implements RaftKvApi {
       random: Math.random,
       maxSizePerMsg: 1024 * 1024,
       maxInflightMsgs: 256,
+      // Followers learn each commit from the next append, or from broadcastCommit() shortly
+      // after (see armCommitBroadcast): two messages fewer per follower per write.
+      deferCommitBroadcast: true,
     });
 
     const listen = new URL(this.cfg.peerURLs[0]);
@@ -406,7 +419,11 @@ export class RaftKvServer implements RaftKvApi {
     if (toWal.length > 0 || termOrVoteChanged || rd.snapshot) {
       const hs = this.unsavedHardState;
       this.unsavedHardState = undefined;
-      await this.wal.save(hs ?? null, toWal);
+      // The write blocks this thread (see Wal.save): the peers' copies of these entries must be
+      // on their way first, so their disks work while ours does.
+      const blocking = this.blockingWalWrites();
+      if (blocking) this.transport.flushNow();
+      await this.wal.save(hs ?? null, toWal, { blocking });
       if (hs) this.savedHardState = hs;
     }
     if (this.stopped) return;
@@ -414,10 +431,13 @@ export class RaftKvServer implements RaftKvApi {
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
     this.transport.send(rd.messagesAfterPersist);
+    // An answer to the leader is on the commit path: it goes now, not at the end of the turn.
+    if (rd.messagesAfterPersist.length > 0) this.transport.flushNow();
 
     const t0 = performance.now();
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);
+    if (this.strandedProposals.length > 0) this.failStrandedProposals();
     if (rd.committedEntries.length > 0) this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
     for (const rs of rd.readStates) this.onReadState(Buffer.from(rs.context).toString('latin1'), rs.index);
     this.node.advance(rd);
@@ -428,10 +448,47 @@ export class RaftKvServer implements RaftKvApi {
     this.metrics.proposalsCommitted.set(this.node.raft.log.committed);
     this.metrics.term.set(this.node.raft.term);
     if (applied - this.lastSnapshotIndex >= this.cfg.snapshotCount) this.triggerSnapshot();
+    this.armCommitBroadcast();
+  }
+
+  /**
+   * With deferCommitBroadcast the leader tells followers of a commit only with the next append.
+   * If no write follows soon, this timer sends it anyway, so that follower reads and watches lag
+   * by at most COMMIT_BROADCAST_DELAY_MS. Armed once per advance of the commit index: a follower
+   * that is down (and so never told) does not keep it firing.
+   */
+  private armCommitBroadcast(): void {
+    if (this.commitBroadcastTimer !== undefined || this.node.raft.state !== 'leader') return;
+    if (this.node.raft.log.committed <= this.commitBroadcastAt) return;
+    this.commitBroadcastTimer = setTimeout(() => {
+      this.commitBroadcastTimer = undefined;
+      if (this.stopped) return;
+      this.commitBroadcastAt = this.node.raft.log.committed;
+      if (!this.node.hasUnsentCommit()) return;
+      this.node.broadcastCommit();
+      this.kick();
+    }, COMMIT_BROADCAST_DELAY_MS);
+  }
+
+  /**
+   * Whether to write the WAL on this thread (see Wal.save's `blocking`). A follower has nothing
+   * to do meanwhile that the leader is not waiting on anyway. A leader does when many clients
+   * wait on it: their requests to read and their answers to send overlap its disk write, so it
+   * blocks only when at most two do (a lone client's latency is then what matters, and the
+   * thread pool's hand-offs are a measurable part of it on a busy 2-core machine).
+   */
+  private blockingWalWrites(): boolean {
+    return this.node.raft.state !== 'leader' || this.waiters.size <= 2;
   }
 
   private onSoftState(lead: number, role: string): void {
     if (lead !== this.lastLead) {
+      // Proposals in flight went to (or were appended by) the old leader: whether they commit is
+      // now up to the new term. Answering at once, as etcd does, lets clients retry or check now
+      // instead of after the request timeout. Not before this Ready's committed entries are
+      // applied, though: they may settle some (a leader that removed itself steps down in the
+      // very Ready that commits its removal).
+      if (this.lastLead !== NONE) for (const p of this.waiters.keys()) this.strandedProposals.push(p);
       if (lead !== NONE) this.metrics.leaderChanges.inc();
       this.log.info({ term: this.node.raft.term, leader: lead === NONE ? null : lead.toString(16), role }, lead === NONE ? 'lost the leader' : 'leader changed');
       const wasLeader = this.lastLead === this.id;
@@ -607,8 +664,10 @@ export class RaftKvServer implements RaftKvApi {
       if (!this.proposalFlushScheduled) {
         this.proposalFlushScheduled = true;
         // Everything proposed in this event-loop turn goes to Raft as one batch: one append
-        // message per follower and one fsync.
-        queueMicrotask(() => this.flushProposals());
+        // message per follower and one WAL write. setImmediate rather than a microtask: each
+        // client connection's request is its own I/O callback, and microtasks run after each
+        // one, so a microtask would cut a batch per request.
+        setImmediate(() => this.flushProposals());
       }
     });
   }
@@ -635,6 +694,11 @@ export class RaftKvServer implements RaftKvApi {
       from = to;
     }
     this.kick();
+  }
+
+  private failStrandedProposals(): void {
+    const err = new RaftKvError('LEADER_CHANGED', 'the leader changed while the request was in flight; it may or may not have been applied');
+    for (const p of this.strandedProposals.splice(0)) this.settle(p, err);
   }
 
   private settle(p: string, result: unknown): void {
@@ -751,7 +815,7 @@ export class RaftKvServer implements RaftKvApi {
     }
     if (this.proposalBuffer.length > 0 && !this.proposalFlushScheduled) {
       this.proposalFlushScheduled = true;
-      queueMicrotask(() => this.flushProposals());
+      setImmediate(() => this.flushProposals());
     }
     this.maybeAutoPromote();
   }
@@ -1118,6 +1182,7 @@ export class RaftKvServer implements RaftKvApi {
   private async shutdown(): Promise<void> {
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.commitBroadcastTimer) clearTimeout(this.commitBroadcastTimer);
     if (this.publishTimer) clearInterval(this.publishTimer);
     const err = new RaftKvError('STOPPING', 'the member is shutting down');
     for (const p of [...this.waiters.keys()]) this.settle(p, err);

@@ -288,6 +288,14 @@ export class OutboundPeer {
     });
   }
 
+  /** Writes what is queued now rather than at the end of this event-loop turn. */
+  flushNow(): void {
+    if (this.flushImmediate === null) return;
+    clearImmediate(this.flushImmediate);
+    this.flushImmediate = null;
+    this.flush();
+  }
+
   /** Writes queued messages up to the first snapshot or until the socket buffer is full. */
   private flush(): void {
     const socket = this.socket;

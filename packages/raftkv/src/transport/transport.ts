@@ -219,6 +219,14 @@ export class PeerTransport {
     }
   }
 
+  /**
+   * Writes every peer's queued messages now instead of at the end of this event-loop turn: for a
+   * caller about to block its thread, or whose messages are on a client's critical path.
+   */
+  flushNow(): void {
+    for (const peer of this.peers.values()) peer.flushNow();
+  }
+
   connectedPeers(): NodeId[] {
     const out: NodeId[] = [];
     for (const [id, peer] of this.peers) if (peer.isOpen()) out.push(id);

@@ -1,4 +1,5 @@
 /** Small durability helpers shared by the WAL and the snapshot store. */
+import { writeSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,6 +34,16 @@ export async function writeAll(h: FileHandle, buf: Uint8Array, position: number)
     const { bytesWritten } = await h.write(buf, done, buf.byteLength - done, position + done);
     if (bytesWritten <= 0) throw new Error(`short write: 0 bytes at position ${position + done}`);
     done += bytesWritten;
+  }
+}
+
+/** writeAll for a caller that chooses to block its thread on the disk. */
+export function writeAllSync(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const n = writeSync(fd, buf, done, buf.byteLength - done, position + done);
+    if (n <= 0) throw new Error(`short write: 0 bytes at position ${position + done}`);
+    done += n;
   }
 }
 

@@ -193,6 +193,39 @@ describe('Wal', () => {
     expect((await openWal()).state.entries).toEqual(range(1, 1000, 1, 8));
   });
 
+  it('blocking saves write before returning, wait behind queued writes, and replay like the rest', async () => {
+    let fsyncs = 0;
+    const { wal } = await openWal({ segmentBytes: 512, onFsync: () => void fsyncs++ });
+    const done = wal.save({ term: 1, vote: 1, commit: 0 }, [ent(1, 1)], { blocking: true });
+    expect(fsyncs).toBe(1); // written before save() returned
+    await done;
+
+    // An async write in flight: a blocking save may not overtake it, so it is queued instead.
+    const order: number[] = [];
+    const queued = wal.save(null, [ent(2, 1)]).then(() => void order.push(2));
+    const behind = wal.save(null, [ent(3, 1)], { blocking: true }).then(() => void order.push(3));
+    expect(fsyncs).toBe(1);
+    await Promise.all([queued, behind]);
+    expect(order).toEqual([2, 3]);
+
+    // Across segment rolls (a full segment makes the call asynchronous for the roll).
+    for (let i = 4; i <= 60; i++) await wal.save({ term: 2, vote: 1, commit: i - 1 }, [ent(i, 2, 40)], { blocking: true });
+    expect((await segmentFiles()).length).toBeGreaterThan(3);
+    await wal.close();
+    const { state } = await openWal({ segmentBytes: 512 });
+    expect(state.entries).toEqual([...range(1, 3, 1), ...range(4, 60, 2, 40)]);
+    expect(state.hardState).toEqual({ term: 2, vote: 1, commit: 59 });
+  });
+
+  it('a blocking save that fails makes the WAL refuse every later write', async () => {
+    const { wal } = await openWal();
+    await wal.save(null, [ent(1, 1)], { blocking: true });
+    await (wal as unknown as { active: { close(): Promise<void> } }).active.close();
+    await expect(wal.save(null, [ent(2, 1)], { blocking: true })).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    await expect(wal.save(null, [ent(2, 1)])).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    opened = opened.filter((w) => w !== wal);
+  });
+
   it('rejects a save that would skip indexes, and stays usable', async () => {
     const { wal } = await openWal();
     await wal.save(null, range(1, 3, 1));

@@ -38,6 +38,7 @@ export const ERROR_CATALOGUE: Readonly<Record<RaftKvErrorCode, { status: number;
   CONF_CHANGE_PENDING: { status: 503, grpc: GRPC.UNAVAILABLE },
   LEARNER_NOT_READY: { status: 503, grpc: GRPC.UNAVAILABLE },
   TIMEOUT: { status: 504, grpc: GRPC.DEADLINE_EXCEEDED },
+  LEADER_CHANGED: { status: 503, grpc: GRPC.UNAVAILABLE },
   TOO_LARGE: { status: 413, grpc: GRPC.RESOURCE_EXHAUSTED },
 };
 
