@@ -43,10 +43,26 @@ describe('flotilla up / down', () => {
     const prefix = `127.${100 + Math.floor(Math.random() * 100)}.${1 + Math.floor(Math.random() * 200)}`;
     const up = await run(process.execPath, [FLOTILLA_BIN, 'up', '--detach', '--data-dir', dataDir, '--ip-prefix', prefix], { timeout: 60_000 });
     expect(up.stdout).toContain('3 members serving');
-    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number; clientURL: string }[]; raftkvEndpoints: string[] };
-    expect(cluster.processes).toHaveLength(3);
+    expect(up.stdout).toContain('3 replicas serving');
+    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+      processes: { pid: number; role: string; clientURL: string }[];
+      raftkvEndpoints: string[];
+      apiServers: string[];
+      kubeconfig: string;
+    };
+    expect(cluster.processes.map((p) => p.role).sort()).toEqual(['apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv']);
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(true);
     expect(cluster.raftkvEndpoints).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:2379`));
+    expect(cluster.apiServers).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:6443`));
+
+    // The kubeconfig reaches every replica, and each serves the same objects.
+    const kubeconfig = JSON.parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[]; 'current-context': string };
+    expect(kubeconfig.clusters.map((c) => c.cluster.server)).toEqual(cluster.apiServers);
+    for (const api of cluster.apiServers) {
+      const res = await fetch(`${api}/api/v1/namespaces/default`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { metadata: { name: string } }).metadata.name).toBe('default');
+    }
 
     const client = new RaftKvClient({ endpoints: cluster.raftkvEndpoints });
     try {
@@ -61,7 +77,7 @@ describe('flotilla up / down', () => {
     expect((again as { stderr: string }).stderr).toContain('already running');
 
     const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
-    expect(down.stdout).toContain('stopped 3 processes');
+    expect(down.stdout).toContain('stopped 6 processes');
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(false);
   }, 120_000);
 });

@@ -18,7 +18,7 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/f
 
 export interface ClusterProcess {
   name: string;
-  role: 'raftkv';
+  role: 'raftkv' | 'apiserver';
   pid: number;
   clientURL?: string;
   peerURL?: string;
@@ -30,6 +30,9 @@ export interface ClusterFile {
   createdAt: string;
   processes: ClusterProcess[];
   raftkvEndpoints: string[];
+  /** The Kubernetes API replicas (absent in files written before they existed). */
+  apiServers?: string[];
+  kubeconfig?: string;
 }
 
 function servers(value: string): number {
@@ -78,6 +81,40 @@ async function peerSecret(dataDir: string): Promise<string> {
   }
 }
 
+/** Waits until every replica answers /readyz (which includes reaching raftkv). */
+async function waitForApiServers(urls: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const url of urls) {
+    for (;;) {
+      try {
+        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+        if (res.ok) break;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`the API server at ${url} did not become ready within ${timeoutMs} ms; see its log in the data dir`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * An admin kubeconfig with one context per API replica ("flotilla" is the first; "flotilla-2"…
+ * reach the others), as JSON, which kubectl reads like YAML.
+ */
+function kubeconfig(apiServers: string[]): unknown {
+  const names = apiServers.map((_, i) => (i === 0 ? 'flotilla' : `flotilla-${i + 1}`));
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    preferences: {},
+    clusters: apiServers.map((server, i) => ({ name: names[i], cluster: { server } })),
+    users: [{ name: 'flotilla-admin', user: {} }],
+    contexts: names.map((name) => ({ name, context: { cluster: name, user: 'flotilla-admin', namespace: 'default' } })),
+    'current-context': 'flotilla',
+  };
+}
+
 async function waitForLeader(endpoints: string[], timeoutMs: number): Promise<number> {
   const client = new RaftKvClient({ endpoints, timeoutMs: 1_000 });
   const deadline = Date.now() + timeoutMs;
@@ -107,7 +144,7 @@ interface UpOptions {
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local HA cluster (raftkv members, one per server node) and wait until it serves')
+    .description('start a local HA cluster (per server node: a raftkv member and an API server) and wait until it serves')
     .option('--data-dir <dir>', 'where the cluster keeps its state and logs', '.flotilla')
     .option('--detach', 'start in the background and exit once the cluster serves', false)
     .option('--servers <n>', 'number of server nodes', servers, 3)
@@ -153,7 +190,30 @@ async function up(opts: UpOptions): Promise<number> {
   try {
     const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
     process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
-    process.stdout.write(`try: npx flotilla kv --endpoints ${cluster.raftkvEndpoints.join(',')} endpoint status --cluster\n`);
+    // One API replica per server node, each able to reach every raftkv member (its own first).
+    const apiServers: string[] = [];
+    for (const n of nodes) {
+      const ip = new URL(n.clientURL).hostname;
+      const url = `http://${ip}:6443`;
+      const logFile = path.join(dataDir, n.name, 'apiserver.log');
+      const log = await open(logFile, 'a');
+      const etcd = [n.clientURL, ...cluster.raftkvEndpoints.filter((e) => e !== n.clientURL)].join(',');
+      const child = spawn(process.execPath, [BIN, 'apiserver', '--name', `${n.name}-apiserver`, '--etcd-servers', etcd, '--bind-address', ip, '--port', '6443'], {
+        detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
+      });
+      await log.close();
+      if (child.pid === undefined) throw new Error(`could not start the API server for ${n.name}`);
+      if (opts.detach) child.unref();
+      processes.push({ name: `${n.name}-apiserver`, role: 'apiserver', pid: child.pid, clientURL: url, logFile });
+      apiServers.push(url);
+    }
+    cluster.apiServers = apiServers;
+    cluster.kubeconfig = path.join(dataDir, 'kubeconfig');
+    await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
+    await waitForApiServers(apiServers, 30_000);
+    await writeJsonAtomic(cluster.kubeconfig, kubeconfig(apiServers));
+    process.stdout.write(`apiserver: ${apiServers.length} replicas serving at ${apiServers.join(',')}\n`);
+    process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     await stopProcesses(processes, 5_000);

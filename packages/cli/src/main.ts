@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { raftkvCommand } from './raftkv.js';
+import { apiserverCommand } from './apiserver.js';
 import { kvCommand } from './kv.js';
 import { downCommand, upCommand } from './local-cluster.js';
 
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     .description('Flotilla: a small, highly available container orchestrator that speaks the Kubernetes API')
     .exitOverride()
     .addCommand(raftkvCommand())
+    .addCommand(apiserverCommand())
     .addCommand(upCommand())
     .addCommand(downCommand());
   program.command('kv').description('talk to raftkv like etcdctl (run `flotilla kv --help`)');

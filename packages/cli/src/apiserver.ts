@@ -1,0 +1,61 @@
+/**
+ * `flotilla apiserver`: run one Kubernetes API server replica over raftkv, with kube-apiserver's
+ * flag names where they mean the same thing.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { pino } from 'pino';
+import { ApiServer } from '@flotilla/apiserver';
+
+function urls(value: string): string[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const u of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new InvalidArgumentError(`"${u}" is not a URL (expected e.g. http://127.0.0.1:2379)`);
+    }
+    if (parsed.protocol !== 'http:') throw new InvalidArgumentError(`"${u}": raftkv is reached over http:// for now`);
+  }
+  if (list.length === 0) throw new InvalidArgumentError('at least one raftkv URL is required');
+  return list;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port number`);
+  return n;
+}
+
+interface ApiserverOptions {
+  etcdServers: string[];
+  bindAddress: string;
+  port: number;
+  name: string;
+  logLevel: string;
+}
+
+export function apiserverCommand(): Command {
+  return new Command('apiserver')
+    .description('run one Kubernetes API server replica over raftkv (run as many as you like)')
+    .requiredOption('--etcd-servers <urls>', 'raftkv client URLs, comma-separated', urls)
+    .option('--bind-address <ip>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to serve the API on (plain HTTP for now; 0 picks one)', port, 6443)
+    .option('--name <name>', 'this replica\'s name in logs', 'apiserver')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .action(async (opts: ApiserverOptions) => {
+      const logger = pino({ level: opts.logLevel, base: { pid: process.pid, component: 'apiserver', node: opts.name } });
+      const server = new ApiServer({ etcdServers: opts.etcdServers, host: opts.bindAddress, port: opts.port, logger });
+      await server.start();
+      let stopping = false;
+      const stop = (reason: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ reason }, 'shutting down');
+        setTimeout(() => process.exit(1), 10_000).unref();
+        void server.stop().finally(() => process.exit(0));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}
