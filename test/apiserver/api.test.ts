@@ -24,10 +24,8 @@ interface Obj {
   [k: string]: unknown;
 }
 
-async function call(base: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': contentType }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function call(base: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
+  return cluster.call(method, path, body, { base, contentType });
 }
 
 const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name ? `/${name}` : ''}`;
@@ -35,36 +33,6 @@ const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/conf
 async function namespace(name: string): Promise<void> {
   const r = await call(cluster.url, 'POST', '/api/v1/namespaces', { metadata: { name } });
   expect(r.status).toBe(201);
-}
-
-/** Reads a watch stream's events until `until` holds or the time runs out. */
-async function watchEvents(url: string, until: (events: { type: string; object: Obj }[]) => boolean, timeoutMs = 15_000): Promise<{ type: string; object: Obj }[]> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  const events: { type: string; object: Obj }[] = [];
-  try {
-    const res = await fetch(url, { signal: ac.signal });
-    expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += new TextDecoder().decode(value);
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        events.push(JSON.parse(buf.slice(0, nl)) as { type: string; object: Obj });
-        buf = buf.slice(nl + 1);
-      }
-      if (until(events)) break;
-    }
-    await reader.cancel().catch(() => undefined);
-  } catch (err) {
-    if (!ac.signal.aborted) throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return events;
 }
 
 describe('apiserver REST semantics (2 replicas over raftkv)', () => {
@@ -126,7 +94,7 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     const base = cluster.url;
     const created = (await call(base, 'POST', cmPath('watch'), { metadata: { name: 'w', labels: { team: 'a' } }, data: { v: '1' } })).json as unknown as Obj;
     const from = created.metadata.resourceVersion;
-    const watching = watchEvents(`${base}${cmPath('watch')}?watch=true&resourceVersion=${from}&labelSelector=team%3Da`, (ev) => ev.length >= 3);
+    const watching = cluster.watch<Obj>(`${cmPath('watch')}?watch=true&resourceVersion=${from}&labelSelector=team%3Da`, (ev) => ev.length >= 3);
     await new Promise((r) => setTimeout(r, 300));
     await call(base, 'PATCH', cmPath('watch', 'w'), { data: { v: '2' } }, 'application/merge-patch+json');
     await call(base, 'PATCH', cmPath('watch', 'w'), { metadata: { labels: { team: 'b' } } }, 'application/merge-patch+json'); // leaves the selector
@@ -136,7 +104,7 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     expect(events[0].object.data?.v).toBe('2');
 
     // No resourceVersion: the current objects first, as ADDED.
-    const initial = await watchEvents(`${base}${cmPath('watch')}?watch=true`, (ev) => ev.length >= 1);
+    const initial = await cluster.watch<Obj>(`${cmPath('watch')}?watch=true`, (ev) => ev.length >= 1);
     expect(initial[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'w' } } });
 
     // Compact raftkv past `from`: a watch from there is told 410 Gone inside the stream.
@@ -147,7 +115,7 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     } finally {
       await kv.close();
     }
-    const stale = await watchEvents(`${base}${cmPath('watch')}?watch=true&resourceVersion=${from}`, (ev) => ev.length >= 1);
+    const stale = await cluster.watch<Obj>(`${cmPath('watch')}?watch=true&resourceVersion=${from}`, (ev) => ev.length >= 1);
     expect(stale[0].type).toBe('ERROR');
     expect(stale[0].object).toMatchObject({ kind: 'Status', code: 410, reason: 'Expired' });
   });
@@ -201,14 +169,20 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
       ['GET', `${cmPath('default')}?watch=true&resourceVersion=abc`, undefined, 'application/json', 400],
     ];
     for (const [method, path, body, ct, code] of cases) {
-      const res = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': ct }, body, signal: AbortSignal.timeout(10_000) }).catch((err: Error) => { throw new Error(`${method} ${path.slice(0, 60)} [${ct}]: ${err.message}`); });
-      const json = (await res.json()) as { kind?: string; code?: number; message?: string };
-      expect({ method, path: path.slice(0, 60), status: res.status, kind: json.kind }).toEqual({ method, path: path.slice(0, 60), status: code, kind: 'Status' });
-      expect(json.code).toBe(code);
-      expect(json.message).toBeTruthy();
+      const r = await cluster.call(method, path, undefined, { raw: body, contentType: ct });
+      expect({ method, path: path.slice(0, 60), status: r.status, kind: r.json.kind }).toEqual({ method, path: path.slice(0, 60), status: code, kind: 'Status' });
+      expect(r.json.code).toBe(code);
+      expect(r.json.message).toBeTruthy();
     }
+    // Without credentials, or with a wrong token: 401, as a Status.
+    for (const token of [null, 'not-a-token']) {
+      const r = await cluster.call('GET', cmPath('default'), undefined, { token });
+      expect(r.status).toBe(401);
+      expect(r.json).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    }
+    expect((await cluster.call('GET', '/version', undefined, { token: null })).status).toBe(200);
     // The replicas are still healthy afterwards.
-    for (const a of cluster.apiServers) if (a.proc.exitCode === null && a.proc.signalCode === null) expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
-    await waitFor('metrics to show the requests', async () => ((await (await fetch(`${base}/metrics`)).text()).includes('apiserver_request_total{verb="create",resource="configmaps",code="422"}') ? true : undefined), 5_000);
+    for (const a of cluster.apiServers) if (a.proc.exitCode === null && a.proc.signalCode === null) expect((await cluster.call('GET', '/readyz', undefined, { base: a.url })).status).toBe(200);
+    await waitFor('metrics to show the requests', async () => ((await cluster.call('GET', '/metrics')).text.includes('apiserver_request_total{verb="create",resource="configmaps",code="422"}') ? true : undefined), 5_000);
   });
 });

@@ -14,9 +14,8 @@ beforeAll(async () => {
   cluster = await TestKubeCluster.create({ apiServers: 1 });
   kc = new k8s.KubeConfig();
   kc.loadFromOptions({
-    // client-node refuses plain http unless told to skip TLS checks; the API is http until it serves https.
-    clusters: [{ name: 'flotilla', server: cluster.url, skipTLSVerify: true }],
-    users: [{ name: 'admin' }],
+    clusters: [{ name: 'flotilla', server: cluster.url, caData: Buffer.from(cluster.ca.certPem).toString('base64') }],
+    users: [{ name: 'admin', token: cluster.adminToken }],
     contexts: [{ name: 'flotilla', cluster: 'flotilla', user: 'admin' }],
     currentContext: 'flotilla',
   });

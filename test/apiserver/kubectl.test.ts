@@ -76,10 +76,7 @@ spec:
 
 describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
   it('applies a multi-document manifest, then applies a change to it', async () => {
-    await k('create', 'namespace', 'apply-test').catch(async () => {
-      // `create namespace` sends protobuf; JSON through apply works on every kubectl.
-      await k('apply', '-f', await manifest('ns.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: apply-test}\n'));
-    });
+    await k('apply', '-f', await manifest('ns.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: apply-test}\n'));
     const first = await k('apply', '-f', await manifest('app1.yaml', app('apply-test', 'nginx:1.25', 2, '{name: A, value: "1"}, {name: B, value: "2"}')));
     expect(first).toContain('configmap/cfg created');
     expect(first).toContain('deployment.apps/nginx created');
@@ -130,7 +127,9 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     try {
-      await waitFor('the watch to print its header', async () => (out.includes('EVENT') || out.length > 0 ? true : undefined), 15_000).catch(() => undefined);
+      // A first object the watch must print proves it is running before the changes are made.
+      await k('create', '-f', await manifest('s.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sentinel, namespace: watch-test}\n'));
+      await waitFor('the watch to print the sentinel', async () => (out.includes('sentinel') ? true : undefined), 15_000);
       const file = await manifest('w.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched, namespace: watch-test}\ndata: {k: v}\n');
       await k('apply', '-f', file);
       await k('patch', 'cm', 'watched', '-n', 'watch-test', '-p', '{"data":{"k":"w"}}');
@@ -178,6 +177,29 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     expect(rest).toContain('configmap "cfg" deleted');
     expect(rest).toContain('deployment.apps "nginx" deleted');
     expect(await k('get', 'all,cm', '-n', 'del-test', '-o', 'name')).toBe('');
+  });
+
+  it('runs the typed commands that send protobuf: create namespace|configmap|secret|deployment, auth can-i', async () => {
+    expect(await k('create', 'namespace', 'typed')).toContain('namespace/typed created');
+    expect(await k('create', 'configmap', 'conf', '-n', 'typed', '--from-literal=mode=fast', '--from-literal=level=3')).toContain('configmap/conf created');
+    expect(await k('get', 'cm', 'conf', '-n', 'typed', '-o', 'jsonpath={.data.level},{.data.mode}')).toBe('3,fast');
+    expect(await k('create', 'secret', 'generic', 'creds', '-n', 'typed', '--from-literal=password=s3cr3t')).toContain('secret/creds created');
+    expect(Buffer.from(await k('get', 'secret', 'creds', '-n', 'typed', '-o', 'jsonpath={.data.password}'), 'base64').toString()).toBe('s3cr3t');
+    expect(await k('create', 'deployment', 'web', '-n', 'typed', '--image=nginx:1.25', '--replicas=2', '--port=80')).toContain('deployment.apps/web created');
+    const d = JSON.parse(await k('get', 'deploy', 'web', '-n', 'typed', '-o', 'json')) as { spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { spec: { containers: { image: string; ports: { containerPort: number; protocol: string }[] }[] } } } };
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.selector.matchLabels).toEqual({ app: 'web' });
+    expect(d.spec.template.spec.containers[0].image).toBe('nginx:1.25');
+    expect(d.spec.template.spec.containers[0].ports[0]).toMatchObject({ containerPort: 80, protocol: 'TCP' });
+    const can = await cluster.kubectl(['auth', 'can-i', 'create', 'pods']);
+    expect(can.stdout.trim()).toBe('yes');
+    expect(can.code).toBe(0);
+  });
+
+  it('refuses a wrong token: kubectl says to log in', async () => {
+    const r = await cluster.kubectl(['get', 'pods', '--token', 'not-the-token']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('You must be logged in to the server (Unauthorized)');
   });
 
   it('prints the server\'s errors the way kubectl users know them', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
+import { Agent, request } from 'undici';
 import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 
 const run = promisify(execFile);
@@ -53,15 +54,28 @@ describe('flotilla up / down', () => {
     expect(cluster.processes.map((p) => p.role).sort()).toEqual(['apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv']);
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(true);
     expect(cluster.raftkvEndpoints).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:2379`));
-    expect(cluster.apiServers).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:6443`));
+    expect(cluster.apiServers).toEqual([1, 2, 3].map((n) => `https://${prefix}.${n}:6443`));
 
-    // The kubeconfig reaches every replica, and each serves the same objects.
-    const kubeconfig = JSON.parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[]; 'current-context': string };
+    // The kubeconfig reaches every replica over https (the cluster CA, the admin token), and
+    // each serves the same objects; without the token the answer is 401.
+    const kubeconfig = JSON.parse(await readFile(cluster.kubeconfig, 'utf8')) as {
+      clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
+      users: { user: { token: string } }[];
+    };
     expect(kubeconfig.clusters.map((c) => c.cluster.server)).toEqual(cluster.apiServers);
-    for (const api of cluster.apiServers) {
-      const res = await fetch(`${api}/api/v1/namespaces/default`);
-      expect(res.status).toBe(200);
-      expect(((await res.json()) as { metadata: { name: string } }).metadata.name).toBe('default');
+    const ca = Buffer.from(kubeconfig.clusters[0].cluster['certificate-authority-data'], 'base64').toString();
+    const dispatcher = new Agent({ connect: { ca } });
+    try {
+      for (const api of cluster.apiServers) {
+        const res = await request(`${api}/api/v1/namespaces/default`, { dispatcher, headers: { authorization: `Bearer ${kubeconfig.users[0].user.token}` } });
+        expect(res.statusCode).toBe(200);
+        expect(((await res.body.json()) as { metadata: { name: string } }).metadata.name).toBe('default');
+        const anonymous = await request(`${api}/api/v1/namespaces/default`, { dispatcher });
+        expect(anonymous.statusCode).toBe(401);
+        await anonymous.body.dump();
+      }
+    } finally {
+      await dispatcher.close();
     }
 
     const client = new RaftKvClient({ endpoints: cluster.raftkvEndpoints });

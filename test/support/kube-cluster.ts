@@ -6,6 +6,8 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'undici';
+import { createCA, issue, newToken, type KeyPair } from '@flotilla/apiserver';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
@@ -19,18 +21,89 @@ export interface KubectlResult {
   stderr: string;
 }
 
+export interface CallResult {
+  status: number;
+  json: Record<string, unknown>;
+  text: string;
+}
+
+/**
+ * Every replica serves https with a serving certificate from a test CA, and authenticates the
+ * admin by bearer token, as `flotilla up` sets them up.
+ */
 export class TestKubeCluster {
   readonly apiServers: { name: string; url: string; proc: ChildProcess; exit: Promise<number | null>; log: string[] }[] = [];
+  readonly ca: KeyPair = createCA('flotilla-test-ca');
+  readonly adminToken = newToken();
+  /** An undici dispatcher that trusts the cluster CA, for tests' own requests. */
+  readonly dispatcher = new Agent({ connect: { ca: this.ca.certPem } });
   private constructor(
     readonly raftkv: TestRaftKvCluster,
     readonly home: string,
   ) {}
+
+  private async writePki(): Promise<void> {
+    const serving = issue(this.ca, { commonName: 'flotilla-apiserver', usage: 'server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    await writeFile(path.join(this.home, 'ca.crt'), this.ca.certPem);
+    await writeFile(path.join(this.home, 'apiserver.crt'), serving.certPem);
+    await writeFile(path.join(this.home, 'apiserver.key'), serving.keyPem, { mode: 0o600 });
+    await writeFile(path.join(this.home, 'tokens.csv'), `${this.adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+  }
+
+  /**
+   * One HTTP call to a replica (default: the first), as the admin unless `token` says otherwise
+   * (null: no credentials at all). Never throws on an error status.
+   */
+  async call(method: string, urlPath: string, body?: unknown, opts: { base?: string; contentType?: string; token?: string | null; raw?: string } = {}): Promise<CallResult> {
+    const headers: Record<string, string> = {};
+    const token = opts.token === undefined ? this.adminToken : opts.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+    if (payload !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    const res = await request(`${opts.base ?? this.url}${urlPath}`, { method: method as 'GET', headers, body: payload, dispatcher: this.dispatcher, headersTimeout: 20_000, bodyTimeout: 20_000 });
+    const text = await res.body.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // not JSON: the caller looks at text
+    }
+    return { status: res.statusCode, json, text };
+  }
+
+  /** Opens a watch and collects its events until `until` holds or `timeoutMs` passes. */
+  async watch<T = Record<string, unknown>>(urlPath: string, until: (events: { type: string; object: T }[]) => boolean, timeoutMs = 15_000): Promise<{ type: string; object: T }[]> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    const events: { type: string; object: T }[] = [];
+    try {
+      const res = await request(`${this.url}${urlPath}`, { headers: { authorization: `Bearer ${this.adminToken}` }, dispatcher: this.dispatcher, signal: ac.signal });
+      if (res.statusCode !== 200) throw new Error(`watch ${urlPath}: HTTP ${res.statusCode} ${await res.body.text()}`);
+      let buf = '';
+      for await (const chunk of res.body) {
+        buf += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buf.slice(0, nl)) as { type: string; object: T });
+          buf = buf.slice(nl + 1);
+        }
+        if (until(events)) break;
+      }
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+    } finally {
+      clearTimeout(timer);
+      ac.abort();
+    }
+    return events;
+  }
 
   static async create(opts: { apiServers?: number } = {}): Promise<TestKubeCluster> {
     const raftkv = await TestRaftKvCluster.create({ size: 3 });
     const home = await mkdtemp(path.join(tmpdir(), 'flotilla-kubectl-home-'));
     const c = new TestKubeCluster(raftkv, home);
     try {
+      await c.writePki();
       await raftkv.startAll();
       for (let i = 1; i <= (opts.apiServers ?? 1); i++) await c.startApiServer(`api${i}`);
       await c.writeKubeconfig();
@@ -43,8 +116,12 @@ export class TestKubeCluster {
 
   async startApiServer(name: string): Promise<string> {
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const proc = spawn(process.execPath, [FLOTILLA_BIN, 'apiserver', '--name', name, '--etcd-servers', this.raftkv.endpoints().join(','), '--port', String(port)], {
+    const url = `https://127.0.0.1:${port}`;
+    const proc = spawn(process.execPath, [
+      FLOTILLA_BIN, 'apiserver', '--name', name, '--etcd-servers', this.raftkv.endpoints().join(','), '--port', String(port),
+      '--tls-cert-file', path.join(this.home, 'apiserver.crt'), '--tls-private-key-file', path.join(this.home, 'apiserver.key'),
+      '--client-ca-file', path.join(this.home, 'ca.crt'), '--token-auth-file', path.join(this.home, 'tokens.csv'),
+    ], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log: string[] = [];
@@ -58,8 +135,8 @@ export class TestKubeCluster {
     this.apiServers.push({ name, url, proc, exit, log });
     await waitFor(`${name} ready`, async () => {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${log.join('\n')}`);
-      const res = await fetch(`${url}/readyz`).catch(() => undefined);
-      return res?.ok ? true : undefined;
+      const res = await this.call('GET', '/readyz', undefined, { base: url, token: null }).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
     }, 30_000);
     return url;
   }
@@ -80,8 +157,8 @@ export class TestKubeCluster {
     const cfg = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: this.apiServers.map((a) => ({ name: a.name, cluster: { server: a.url } })),
-      users: [{ name: 'admin', user: {} }],
+      clusters: this.apiServers.map((a) => ({ name: a.name, cluster: { server: a.url, 'certificate-authority-data': Buffer.from(this.ca.certPem).toString('base64') } })),
+      users: [{ name: 'admin', user: { token: this.adminToken } }],
       contexts: this.apiServers.map((a) => ({ name: a.name, context: { cluster: a.name, user: 'admin', namespace: 'default' } })),
       'current-context': this.apiServers[0].name,
     };
@@ -114,6 +191,7 @@ export class TestKubeCluster {
     for (const a of this.apiServers) if (a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill('SIGKILL');
     await Promise.all(this.apiServers.map((a) => a.exit));
     await this.raftkv.close();
+    await this.dispatcher.close();
     await rm(this.home, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,8 @@ import { ApiServerMetrics } from './metrics.js';
 import { buildApp } from './http/app.js';
 import { ResourceStore } from './rest/resource-store.js';
 import { ApiError } from '@flotilla/api';
+import { readFileSync } from 'node:fs';
+import { Authenticator } from './auth/authn.js';
 
 export interface ApiServerOptions {
   /** raftkv client URLs (any members; the client finds the leader). */
@@ -21,6 +23,13 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Timeout of one raftkv call, ms. Default 5000. */
   storageTimeoutMs?: number;
+  /** Serve https with this certificate and key (PEM files). Without, plain http. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Client certificates signed by this CA authenticate as CN (user) and O (groups). */
+  clientCAFile?: string;
+  /** kube-apiserver's static token file: token,user,uid,"group1,group2". */
+  tokenAuthFile?: string;
 }
 
 /** Namespaces every Kubernetes cluster has from the start. */
@@ -42,12 +51,26 @@ export class ApiServer {
   async start(): Promise<void> {
     const log = this.opts.logger;
     await this.bootstrap();
+    const o = this.opts;
+    if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) throw new Error('--tls-cert-file and --tls-private-key-file go together');
+    const https = o.tlsCertFile && o.tlsKeyFile
+      ? {
+          cert: readFileSync(o.tlsCertFile),
+          key: readFileSync(o.tlsKeyFile),
+          // Ask for a client certificate but let token users in without one; socket.authorized
+          // then says whether a certificate was presented and checks out.
+          ...(o.clientCAFile ? { ca: readFileSync(o.clientCAFile), requestCert: true, rejectUnauthorized: false } : {}),
+        }
+      : undefined;
+    const authenticating = o.tokenAuthFile !== undefined || o.clientCAFile !== undefined;
     this.app = buildApp({
       registry: this.registry,
       store: this.store,
       log,
       metrics: this.metrics,
       storageReady: async () => (await this.kv.health()).health,
+      https,
+      authenticator: authenticating ? new Authenticator({ tokenFile: o.tokenAuthFile }) : undefined,
     });
     this.address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
     log.info({ url: this.address, storage: this.opts.etcdServers }, 'serving the Kubernetes API');

@@ -33,6 +33,10 @@ interface ApiserverOptions {
   port: number;
   name: string;
   logLevel: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  clientCaFile?: string;
+  tokenAuthFile?: string;
 }
 
 export function apiserverCommand(): Command {
@@ -40,12 +44,25 @@ export function apiserverCommand(): Command {
     .description('run one Kubernetes API server replica over raftkv (run as many as you like)')
     .requiredOption('--etcd-servers <urls>', 'raftkv client URLs, comma-separated', urls)
     .option('--bind-address <ip>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to serve the API on (plain HTTP for now; 0 picks one)', port, 6443)
+    .option('--port <port>', 'port to serve the API on (0 picks one)', port, 6443)
+    .option('--tls-cert-file <file>', 'serve https with this certificate (PEM); without it, plain http')
+    .option('--tls-private-key-file <file>', 'the private key of --tls-cert-file (PEM)')
+    .option('--client-ca-file <file>', 'accept client certificates signed by this CA (CN = user, O = groups)')
+    .option('--token-auth-file <file>', 'bearer tokens, one per line: token,user,uid,"group1,group2"')
     .option('--name <name>', 'this replica\'s name in logs', 'apiserver')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .action(async (opts: ApiserverOptions) => {
       const logger = pino({ level: opts.logLevel, base: { pid: process.pid, component: 'apiserver', node: opts.name } });
-      const server = new ApiServer({ etcdServers: opts.etcdServers, host: opts.bindAddress, port: opts.port, logger });
+      const server = new ApiServer({
+        etcdServers: opts.etcdServers,
+        host: opts.bindAddress,
+        port: opts.port,
+        logger,
+        tlsCertFile: opts.tlsCertFile,
+        tlsKeyFile: opts.tlsPrivateKeyFile,
+        clientCAFile: opts.clientCaFile,
+        tokenAuthFile: opts.tokenAuthFile,
+      });
       await server.start();
       let stopping = false;
       const stop = (reason: string): void => {

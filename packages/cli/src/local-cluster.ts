@@ -7,12 +7,14 @@
  * per-node data dirs and log files. `down` stops exactly the PIDs recorded there.
  */
 import { spawn } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { RaftKvClient } from '@flotilla/raftkv/client';
+import { createCA, issue, newToken, type KeyPair } from '@flotilla/apiserver';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/flotilla.js');
 
@@ -82,13 +84,12 @@ async function peerSecret(dataDir: string): Promise<string> {
 }
 
 /** Waits until every replica answers /readyz (which includes reaching raftkv). */
-async function waitForApiServers(urls: string[], timeoutMs: number): Promise<void> {
+async function waitForApiServers(urls: string[], ca: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const url of urls) {
     for (;;) {
       try {
-        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok) break;
+        if ((await httpsGet(`${url}/readyz`, ca)) === 200) break;
       } catch {
         // not up yet
       }
@@ -98,18 +99,64 @@ async function waitForApiServers(urls: string[], timeoutMs: number): Promise<voi
   }
 }
 
+function httpsGet(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, timeout: 1_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * The cluster's PKI, made once per data dir like k3s does: a CA, a serving certificate per API
+ * replica, and the admin's bearer token (in kube-apiserver's token-file format). Kept in
+ * DATA_DIR/pki with private files mode 0600.
+ */
+async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string }> {
+  const dir = path.join(dataDir, 'pki');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let ca: KeyPair;
+  try {
+    ca = { certPem: await readFile(path.join(dir, 'ca.crt'), 'utf8'), keyPem: await readFile(path.join(dir, 'ca.key'), 'utf8') };
+  } catch {
+    ca = createCA('flotilla-ca');
+    await writeFile(path.join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+    await writeFile(path.join(dir, 'ca.crt'), ca.certPem);
+  }
+  for (const ip of nodeIps) {
+    // Reissued on every start: the node addresses may have changed (--ip-prefix).
+    const serving = issue(ca, { commonName: 'flotilla-apiserver', usage: 'server', dnsNames: ['localhost', 'flotilla-apiserver'], ipAddresses: [ip, '127.0.0.1'] });
+    await writeFile(path.join(dir, `apiserver-${ip}.key`), serving.keyPem, { mode: 0o600 });
+    await writeFile(path.join(dir, `apiserver-${ip}.crt`), serving.certPem);
+  }
+  const tokens = path.join(dir, 'tokens.csv');
+  let adminToken: string;
+  try {
+    adminToken = (await readFile(tokens, 'utf8')).split(',')[0];
+  } catch {
+    adminToken = newToken();
+    await writeFile(tokens, `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+  }
+  return { dir, ca, adminToken };
+}
+
 /**
  * An admin kubeconfig with one context per API replica ("flotilla" is the first; "flotilla-2"…
  * reach the others), as JSON, which kubectl reads like YAML.
  */
-function kubeconfig(apiServers: string[]): unknown {
+function kubeconfig(apiServers: string[], caPem: string, token: string): unknown {
   const names = apiServers.map((_, i) => (i === 0 ? 'flotilla' : `flotilla-${i + 1}`));
+  const caData = Buffer.from(caPem).toString('base64');
   return {
     apiVersion: 'v1',
     kind: 'Config',
     preferences: {},
-    clusters: apiServers.map((server, i) => ({ name: names[i], cluster: { server } })),
-    users: [{ name: 'flotilla-admin', user: {} }],
+    clusters: apiServers.map((server, i) => ({ name: names[i], cluster: { server, 'certificate-authority-data': caData } })),
+    users: [{ name: 'flotilla-admin', user: { token } }],
     contexts: names.map((name) => ({ name, context: { cluster: name, user: 'flotilla-admin', namespace: 'default' } })),
     'current-context': 'flotilla',
   };
@@ -191,14 +238,19 @@ async function up(opts: UpOptions): Promise<number> {
     const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
     process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
     // One API replica per server node, each able to reach every raftkv member (its own first).
+    const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname));
     const apiServers: string[] = [];
     for (const n of nodes) {
       const ip = new URL(n.clientURL).hostname;
-      const url = `http://${ip}:6443`;
+      const url = `https://${ip}:6443`;
       const logFile = path.join(dataDir, n.name, 'apiserver.log');
       const log = await open(logFile, 'a');
       const etcd = [n.clientURL, ...cluster.raftkvEndpoints.filter((e) => e !== n.clientURL)].join(',');
-      const child = spawn(process.execPath, [BIN, 'apiserver', '--name', `${n.name}-apiserver`, '--etcd-servers', etcd, '--bind-address', ip, '--port', '6443'], {
+      const child = spawn(process.execPath, [
+        BIN, 'apiserver', '--name', `${n.name}-apiserver`, '--etcd-servers', etcd, '--bind-address', ip, '--port', '6443',
+        '--tls-cert-file', path.join(pki.dir, `apiserver-${ip}.crt`), '--tls-private-key-file', path.join(pki.dir, `apiserver-${ip}.key`),
+        '--client-ca-file', path.join(pki.dir, 'ca.crt'), '--token-auth-file', path.join(pki.dir, 'tokens.csv'),
+      ], {
         detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
       });
       await log.close();
@@ -210,8 +262,8 @@ async function up(opts: UpOptions): Promise<number> {
     cluster.apiServers = apiServers;
     cluster.kubeconfig = path.join(dataDir, 'kubeconfig');
     await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
-    await waitForApiServers(apiServers, 30_000);
-    await writeJsonAtomic(cluster.kubeconfig, kubeconfig(apiServers));
+    await waitForApiServers(apiServers, pki.ca.certPem, 30_000);
+    await writeJsonAtomic(cluster.kubeconfig, kubeconfig(apiServers, pki.ca.certPem, pki.adminToken));
     process.stdout.write(`apiserver: ${apiServers.length} replicas serving at ${apiServers.join(',')}\n`);
     process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {

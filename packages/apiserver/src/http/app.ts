@@ -16,13 +16,16 @@ import {
   methodNotAllowed,
   notFound,
   tooLarge,
+  unauthorized,
   unsupportedMediaType,
   type DeleteOptions,
   type KubeObject,
   type Status,
 } from '@flotilla/api';
 import type { Logger } from 'pino';
+import { ANONYMOUS, type Authenticator, type UserInfo } from '../auth/authn.js';
 import { applyPatch, PATCH_CONTENT_TYPES } from '../rest/patch.js';
+import { decodeKubernetesProtobuf, isProtobufError } from '../protobuf/index.js';
 import { ResourceStore } from '../rest/resource-store.js';
 import type { Registry } from '../registry/registry.js';
 import { verbsOf } from '../registry/registry.js';
@@ -45,7 +48,14 @@ export interface AppOptions {
   clock?: () => number;
   /** Whether raftkv answers: /readyz reports it. */
   storageReady: () => Promise<boolean>;
+  /** Without one every request is served as is (a plain-HTTP development server). */
+  authenticator?: Authenticator;
+  /** TLS material: the app serves https when given. */
+  https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
 }
+
+/** Reachable without credentials, as on kube-apiserver (health checks, kubectl's version probe). */
+const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
 
 interface Ctx {
   resource: string;
@@ -55,6 +65,7 @@ interface Ctx {
 declare module 'fastify' {
   interface FastifyRequest {
     k8s?: Ctx;
+    user?: UserInfo;
   }
 }
 
@@ -80,7 +91,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return s;
   };
 
-  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true, forceCloseConnections: true });
+  const app = (opts.https
+    ? Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true, forceCloseConnections: true, https: opts.https })
+    : Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true, forceCloseConnections: true })) as unknown as FastifyInstance;
 
   const parseJson = (body: string): unknown => {
     if (body.trim() === '') return undefined;
@@ -117,6 +130,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       done(err as Error, undefined);
     }
   });
+  // kubectl's typed requests (auth can-i, create namespace|configmap|secret|deployment) send the
+  // Kubernetes protobuf envelope; it is decoded to the JSON object it stands for.
+  app.addContentTypeParser('application/vnd.kubernetes.protobuf', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, decodeKubernetesProtobuf(body as Buffer).object);
+    } catch (err) {
+      if (isProtobufError(err)) {
+        done(err.unsupported ? new ApiError(415, 'UnsupportedMediaType', err.message) : badRequest(`the protobuf body is malformed: ${err.message}`), undefined);
+      } else done(err as Error, undefined);
+    }
+  });
   app.addContentTypeParser('*', (req, _payload, done) => {
     done(unsupportedMediaType(String(req.headers['content-type'] ?? '')), undefined);
   });
@@ -143,6 +167,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { startedAt?: number }).startedAt = performance.now();
+    if (!opts.authenticator || PUBLIC_PATHS.has(req.url.split('?')[0])) return;
+    const user = opts.authenticator.authenticate(req.raw);
+    if (!user || user === ANONYMOUS) throw unauthorized();
+    req.user = user;
   });
   app.addHook('onResponse', async (req, reply) => {
     const ctx = req.k8s;
@@ -272,7 +300,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         return reply;
       }
       case 'create': {
-        if (def.virtual) return reply.code(201).send(await review(req.body));
+        if (def.virtual) return reply.code(201).send(await review(req.body, req.user));
         const obj = await rs.create(namespace, req.body, { dryRun });
         return reply.code(201).send(obj);
       }
@@ -439,8 +467,15 @@ async function updateScale(rs: ResourceStore, namespace: string | undefined, nam
   return rs.writeLoop(namespace, name, pinned, (cur) => withReplicas(rs.def, cur, body as KubeObject), { dryRun });
 }
 
-/** SelfSubjectAccessReview: until authorization lands every caller is the cluster admin. */
-async function review(body: unknown): Promise<Record<string, unknown>> {
+/** SelfSubjectAccessReview: until RBAC lands every authenticated caller may do everything. */
+async function review(body: unknown, user: UserInfo | undefined): Promise<Record<string, unknown>> {
   if (!isObject(body)) throw badRequest('the request body must be a SelfSubjectAccessReview');
-  return { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: {}, spec: body.spec ?? {}, status: { allowed: true, reason: 'no authorizer is configured: every request is allowed' } };
+  const who = user ? `user "${user.name}"` : 'every caller';
+  return {
+    kind: 'SelfSubjectAccessReview',
+    apiVersion: 'authorization.k8s.io/v1',
+    metadata: {},
+    spec: body.spec ?? {},
+    status: { allowed: true, reason: `no authorizer is configured yet: ${who} may do everything` },
+  };
 }
