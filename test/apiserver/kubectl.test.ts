@@ -196,6 +196,33 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     expect(can.code).toBe(0);
   });
 
+  it('authorizes by RBAC: 403 without a role, allowed once a RoleBinding grants it, can-i tells', async () => {
+    await k('create', 'namespace', 'rbac-test');
+    const asAlice = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => cluster.kubectl(['--token', cluster.tokens.alice, ...args]);
+    const denied = await asAlice('get', 'pods', '-n', 'rbac-test');
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain('Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "rbac-test"');
+    expect((await asAlice('auth', 'can-i', 'list', 'pods', '-n', 'rbac-test')).stdout.trim()).toBe('no');
+
+    await k('create', '-f', await manifest('rb.yaml', [
+      'apiVersion: rbac.authorization.k8s.io/v1', 'kind: RoleBinding', 'metadata: {name: alice-view, namespace: rbac-test}',
+      'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}',
+      'subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]', '',
+    ].join('\n')));
+    // Each replica learns of the binding through its watch, a moment after the write.
+    await waitFor('alice to be allowed to list pods', async () => ((await asAlice('get', 'pods', '-n', 'rbac-test')).code === 0 ? true : undefined), 10_000);
+    expect((await asAlice('auth', 'can-i', 'list', 'pods', '-n', 'rbac-test')).stdout.trim()).toBe('yes');
+    expect((await asAlice('auth', 'can-i', 'delete', 'pods', '-n', 'rbac-test')).stdout.trim()).toBe('no');
+    expect((await asAlice('auth', 'can-i', 'list', 'pods', '-n', 'default')).stdout.trim()).toBe('no');
+    const write = await asAlice('create', 'configmap', 'x', '-n', 'rbac-test');
+    expect(write.stderr).toContain('configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group "" in the namespace "rbac-test"');
+
+    // A kubelet's credentials read no secrets and change no other node.
+    const asNode = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => cluster.kubectl(['--token', cluster.tokens.node1, ...args]);
+    expect((await asNode('get', 'secrets', '-A')).stderr).toContain('Forbidden');
+    expect((await asNode('auth', 'can-i', 'patch', 'nodes/node-2')).stdout.trim()).toBe('no');
+  });
+
   it('refuses a wrong token: kubectl says to log in', async () => {
     const r = await cluster.kubectl(['get', 'pods', '--token', 'not-the-token']);
     expect(r.code).toBe(1);

@@ -35,6 +35,8 @@ export class TestKubeCluster {
   readonly apiServers: { name: string; url: string; proc: ChildProcess; exit: Promise<number | null>; log: string[] }[] = [];
   readonly ca: KeyPair = createCA('flotilla-test-ca');
   readonly adminToken = newToken();
+  /** Tokens of users with no role bound (alice) and of a kubelet (group system:nodes). */
+  readonly tokens = { alice: newToken(), node1: newToken() };
   /** An undici dispatcher that trusts the cluster CA, for tests' own requests. */
   readonly dispatcher = new Agent({ connect: { ca: this.ca.certPem } });
   private constructor(
@@ -47,7 +49,12 @@ export class TestKubeCluster {
     await writeFile(path.join(this.home, 'ca.crt'), this.ca.certPem);
     await writeFile(path.join(this.home, 'apiserver.crt'), serving.certPem);
     await writeFile(path.join(this.home, 'apiserver.key'), serving.keyPem, { mode: 0o600 });
-    await writeFile(path.join(this.home, 'tokens.csv'), `${this.adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+    const lines = [
+      `${this.adminToken},admin,admin,"system:masters"`,
+      `${this.tokens.alice},alice,alice`,
+      `${this.tokens.node1},system:node:node-1,node-1,"system:nodes"`,
+    ];
+    await writeFile(path.join(this.home, 'tokens.csv'), `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
   /**

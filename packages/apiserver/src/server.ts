@@ -13,6 +13,10 @@ import { ResourceStore } from './rest/resource-store.js';
 import { ApiError } from '@flotilla/api';
 import { readFileSync } from 'node:fs';
 import { Authenticator } from './auth/authn.js';
+import { authorize } from './auth/rbac.js';
+import { RbacCache } from './auth/rbac-cache.js';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './auth/bootstrap-policy.js';
+import type { KubeObject } from '@flotilla/api';
 
 export interface ApiServerOptions {
   /** raftkv client URLs (any members; the client finds the leader). */
@@ -41,6 +45,7 @@ export class ApiServer {
   private readonly kv: RaftKvClient;
   private readonly store: Store;
   private app: FastifyInstance | undefined;
+  private rbac: RbacCache | undefined;
   address = '';
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -63,6 +68,11 @@ export class ApiServer {
         }
       : undefined;
     const authenticating = o.tokenAuthFile !== undefined || o.clientCAFile !== undefined;
+    if (authenticating) {
+      this.rbac = new RbacCache(this.store, this.registry, log);
+      await this.rbac.start();
+    }
+    const rbac = this.rbac;
     this.app = buildApp({
       registry: this.registry,
       store: this.store,
@@ -71,6 +81,7 @@ export class ApiServer {
       storageReady: async () => (await this.kv.health()).health,
       https,
       authenticator: authenticating ? new Authenticator({ tokenFile: o.tokenAuthFile }) : undefined,
+      authorizer: rbac ? (user, attrs) => authorize(rbac.state(), user, attrs) : undefined,
     });
     this.address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
     log.info({ url: this.address, storage: this.opts.etcdServers }, 'serving the Kubernetes API');
@@ -78,25 +89,31 @@ export class ApiServer {
 
   /** Creates what must exist; every replica may race to do it, AlreadyExists is success. */
   private async bootstrap(): Promise<void> {
-    const nsDef = this.registry.lookup('', 'v1', 'namespaces');
-    if (!nsDef) return;
-    const rs = new ResourceStore(nsDef, this.store, Date.now, async () => undefined);
-    for (const name of BOOTSTRAP_NAMESPACES) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rs.create(undefined, { metadata: { name } });
-          break;
-        } catch (err) {
-          if (err instanceof ApiError && err.code === 409) break;
-          // raftkv may still be electing its first leader when the cluster starts.
-          if (attempt >= 30) throw err;
-          await new Promise((r) => setTimeout(r, 500));
+    const ensure = async (resource: string, group: string, objs: KubeObject[]): Promise<void> => {
+      const def = this.registry.lookup(group, 'v1', resource);
+      if (!def) throw new Error(`registry has no ${resource}`);
+      const rs = new ResourceStore(def, this.store, Date.now, async () => undefined);
+      for (const obj of objs) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await rs.create(undefined, structuredClone(obj));
+            break;
+          } catch (err) {
+            if (err instanceof ApiError && err.code === 409) break;
+            // raftkv may still be electing its first leader when the cluster starts.
+            if (attempt >= 30) throw err;
+            await new Promise((r) => setTimeout(r, 500));
+          }
         }
       }
-    }
+    };
+    await ensure('namespaces', '', BOOTSTRAP_NAMESPACES.map((name) => ({ metadata: { name } })));
+    await ensure('clusterroles', 'rbac.authorization.k8s.io', bootstrapClusterRoles());
+    await ensure('clusterrolebindings', 'rbac.authorization.k8s.io', bootstrapClusterRoleBindings());
   }
 
   async stop(): Promise<void> {
+    this.rbac?.stop();
     await this.app?.close();
     await this.kv.close();
   }

@@ -24,6 +24,7 @@ import {
 } from '@flotilla/api';
 import type { Logger } from 'pino';
 import { ANONYMOUS, type Authenticator, type UserInfo } from '../auth/authn.js';
+import { forbiddenMessage, type Attributes, type Decision } from '../auth/rbac.js';
 import { applyPatch, PATCH_CONTENT_TYPES } from '../rest/patch.js';
 import { decodeKubernetesProtobuf, isProtobufError } from '../protobuf/index.js';
 import { ResourceStore } from '../rest/resource-store.js';
@@ -50,9 +51,14 @@ export interface AppOptions {
   storageReady: () => Promise<boolean>;
   /** Without one every request is served as is (a plain-HTTP development server). */
   authenticator?: Authenticator;
+  /** Without one every authenticated caller may do everything. */
+  authorizer?: (user: UserInfo, attrs: Attributes) => Decision;
   /** TLS material: the app serves https when given. */
   https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
 }
+
+/** URLs naming resources (anything below a group-version); the rest is discovery, health, metrics. */
+const RESOURCE_PATH = /^\/api\/v1\/.+|^\/apis\/[^/]+\/[^/]+\/.+/;
 
 /** Reachable without credentials, as on kube-apiserver (health checks, kubectl's version probe). */
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
@@ -171,6 +177,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const user = opts.authenticator.authenticate(req.raw);
     if (!user || user === ANONYMOUS) throw unauthorized();
     req.user = user;
+    const path = req.url.split('?')[0];
+    // Resource requests are authorized once their verb and target are resolved (in serve).
+    if (opts.authorizer && !RESOURCE_PATH.test(path)) {
+      const attrs: Attributes = { kind: 'nonResource', verb: req.method === 'GET' || req.method === 'HEAD' ? 'get' : req.method.toLowerCase(), path };
+      if (!opts.authorizer(user, attrs).allowed) throw new ApiError(403, 'Forbidden', `forbidden: ${forbiddenMessage(user, attrs)}`);
+    }
   });
   app.addHook('onResponse', async (req, reply) => {
     const ctx = req.k8s;
@@ -254,6 +266,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     if (def.namespaced && t.name !== undefined && namespace === undefined) {
       throw notFound({ resource: def.resource, group: def.group, name: t.name });
     }
+    if (opts.authorizer && req.user) {
+      const attrs: Attributes = { kind: 'resource', verb, group: def.group, resource: def.resource };
+      if (t.subresource) attrs.subresource = t.subresource;
+      if (namespace !== undefined) attrs.namespace = namespace;
+      if (t.name !== undefined) attrs.name = t.name;
+      if (!opts.authorizer(req.user, attrs).allowed) throw new ApiError(403, 'Forbidden', forbiddenMessage(req.user, attrs), { group: def.group, kind: def.resource, ...(t.name ? { name: t.name } : {}) });
+    }
     const dryRun = q(query, 'dryRun') === 'All';
     const accept = String(req.headers.accept ?? '');
     const include = (q(query, 'includeObject') as IncludeObject | undefined) ?? 'Metadata';
@@ -300,7 +319,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         return reply;
       }
       case 'create': {
-        if (def.virtual) return reply.code(201).send(await review(req.body, req.user));
+        if (def.virtual) return reply.code(201).send(review(req.body, req.user, opts.authorizer));
         const obj = await rs.create(namespace, req.body, { dryRun });
         return reply.code(201).send(obj);
       }
@@ -467,15 +486,27 @@ async function updateScale(rs: ResourceStore, namespace: string | undefined, nam
   return rs.writeLoop(namespace, name, pinned, (cur) => withReplicas(rs.def, cur, body as KubeObject), { dryRun });
 }
 
-/** SelfSubjectAccessReview: until RBAC lands every authenticated caller may do everything. */
-async function review(body: unknown, user: UserInfo | undefined): Promise<Record<string, unknown>> {
-  if (!isObject(body)) throw badRequest('the request body must be a SelfSubjectAccessReview');
-  const who = user ? `user "${user.name}"` : 'every caller';
-  return {
-    kind: 'SelfSubjectAccessReview',
-    apiVersion: 'authorization.k8s.io/v1',
-    metadata: {},
-    spec: body.spec ?? {},
-    status: { allowed: true, reason: `no authorizer is configured yet: ${who} may do everything` },
-  };
+/** SelfSubjectAccessReview (kubectl auth can-i): the authorizer's answer for the caller itself. */
+function review(body: unknown, user: UserInfo | undefined, authorizer: AppOptions['authorizer']): Record<string, unknown> {
+  if (!isObject(body) || !isObject(body.spec)) throw badRequest('the request body must be a SelfSubjectAccessReview with a spec');
+  const spec = body.spec;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  let attrs: Attributes;
+  if (isObject(spec.resourceAttributes)) {
+    const r = spec.resourceAttributes;
+    attrs = { kind: 'resource', verb: str(r.verb) ?? '', group: str(r.group) ?? '', resource: str(r.resource) ?? '' };
+    if (str(r.subresource)) attrs.subresource = str(r.subresource);
+    if (str(r.namespace)) attrs.namespace = str(r.namespace);
+    if (str(r.name)) attrs.name = str(r.name);
+  } else if (isObject(spec.nonResourceAttributes)) {
+    attrs = { kind: 'nonResource', verb: str(spec.nonResourceAttributes.verb) ?? '', path: str(spec.nonResourceAttributes.path) ?? '' };
+  } else {
+    throw new ApiError(422, 'Invalid', 'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec: Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified', {
+      kind: 'SelfSubjectAccessReview', causes: [{ reason: 'FieldValueRequired', message: 'exactly one of nonResourceAttributes or resourceAttributes must be specified', field: 'spec' }],
+    });
+  }
+  const decision: Decision = !authorizer || !user ? { allowed: true, reason: 'no authorizer is configured' } : authorizer(user, attrs);
+  const status: Record<string, unknown> = { allowed: decision.allowed };
+  if (decision.reason) status.reason = decision.reason;
+  return { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: {}, spec, status };
 }
