@@ -6,9 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { RaftKvClient } from '@flotilla/raftkv/client';
 import { builtinRegistry, type Registry } from './registry/registry.js';
+import type { ResourceDef } from './registry/types.js';
 import { Store } from './storage/store.js';
 import { ApiServerMetrics } from './metrics.js';
-import { buildApp } from './http/app.js';
+import { buildApp, resourceStores } from './http/app.js';
 import { ResourceStore } from './rest/resource-store.js';
 import { ApiError } from '@flotilla/api';
 import { readFileSync } from 'node:fs';
@@ -46,6 +47,7 @@ export class ApiServer {
   private readonly store: Store;
   private app: FastifyInstance | undefined;
   private rbac: RbacCache | undefined;
+  private stores: Map<ResourceDef, ResourceStore> | undefined;
   address = '';
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -73,6 +75,11 @@ export class ApiServer {
       await this.rbac.start();
     }
     const rbac = this.rbac;
+    // Every resource's watch cache starts now, so that a client's list-then-watch always finds
+    // its resourceVersion inside the cache's window.
+    const stores = resourceStores(this.registry, this.store, Date.now);
+    await Promise.all([...stores.values()].filter((s) => !s.def.virtual).map((s) => s.cache.start()));
+    this.stores = stores;
     this.app = buildApp({
       registry: this.registry,
       store: this.store,
@@ -82,6 +89,7 @@ export class ApiServer {
       https,
       authenticator: authenticating ? new Authenticator({ tokenFile: o.tokenAuthFile }) : undefined,
       authorizer: rbac ? (user, attrs) => authorize(rbac.state(), user, attrs) : undefined,
+      resourceStores: stores,
     });
     this.address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
     log.info({ url: this.address, storage: this.opts.etcdServers }, 'serving the Kubernetes API');
@@ -114,6 +122,7 @@ export class ApiServer {
 
   async stop(): Promise<void> {
     this.rbac?.stop();
+    for (const s of this.stores?.values() ?? []) if (!s.def.virtual) s.cache.stop();
     await this.app?.close();
     await this.kv.close();
   }

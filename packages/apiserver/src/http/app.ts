@@ -53,6 +53,8 @@ export interface AppOptions {
   authenticator?: Authenticator;
   /** Without one every authenticated caller may do everything. */
   authorizer?: (user: UserInfo, attrs: Attributes) => Decision;
+  /** One per resource (see resourceStores); made here when not given. */
+  resourceStores?: Map<ResourceDef, ResourceStore>;
   /** TLS material: the app serves https when given. */
   https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
 }
@@ -79,21 +81,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   const { registry, store, log, metrics } = opts;
   const clock = opts.clock ?? Date.now;
   const openapi = new OpenApi(registry);
-  const stores = new Map<ResourceDef, ResourceStore>();
-  const namespaces = registry.lookup('', 'v1', 'namespaces');
-
-  const namespaceCheck = async (ns: string): Promise<void> => {
-    if (!namespaces) return;
-    const obj = await store.get(`/registry/namespaces/${ns}`);
-    if (!obj) throw notFound({ resource: 'namespaces', group: '', name: ns });
-    const phase = isObject(obj.status) ? obj.status.phase : undefined;
-    if (obj.metadata.deletionTimestamp || phase === 'Terminating') {
-      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`);
-    }
-  };
+  const stores = opts.resourceStores ?? resourceStores(registry, store, clock);
   const storeFor = (def: ResourceDef): ResourceStore => {
-    let s = stores.get(def);
-    if (!s) stores.set(def, (s = new ResourceStore(def, store, clock, namespaceCheck)));
+    const s = stores.get(def);
+    if (!s) throw new Error(`no store for ${def.resource}`);
     return s;
   };
 
@@ -373,6 +364,19 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   };
 
   return app;
+}
+
+/** The verbs of every resource, sharing one namespace-lifecycle check (admission). */
+export function resourceStores(registry: Registry, store: Store, clock: () => number): Map<ResourceDef, ResourceStore> {
+  const namespaceCheck = async (ns: string): Promise<void> => {
+    const obj = await store.get(`/registry/namespaces/${ns}`);
+    if (!obj) throw notFound({ resource: 'namespaces', group: '', name: ns });
+    const phase = isObject(obj.status) ? obj.status.phase : undefined;
+    if (obj.metadata.deletionTimestamp || phase === 'Terminating') {
+      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`);
+    }
+  };
+  return new Map(registry.all.map((def) => [def, new ResourceStore(def, store, clock, namespaceCheck)]));
 }
 
 function drain(req: IncomingMessage, maxMs: number): Promise<void> {

@@ -10,11 +10,11 @@ import type { KubeObject, Status } from '@flotilla/api';
 import { ApiError } from '@flotilla/api';
 import type { ResourceStore } from '../rest/resource-store.js';
 import type { StoredEvent } from '../storage/store.js';
-import { rowOf, toTable, type IncludeObject } from './table.js';
+import { toTable, type IncludeObject } from './table.js';
 
 export interface WatchParams {
   namespace: string | undefined;
-  /** undefined: from now, sending the current state first. */
+  /** undefined: from now, sending the current state first (as ADDED). */
   resourceVersion: number | undefined;
   filter: ((o: KubeObject) => boolean) | undefined;
   timeoutSeconds: number | undefined;
@@ -43,15 +43,33 @@ export async function serveWatch(res: ServerResponse, rs: ResourceStore, p: Watc
     return `${JSON.stringify({ type, object: obj })}\n`;
   };
 
-  let afterRevision: number;
-  const initial: KubeObject[] = [];
-  if (p.resourceVersion === undefined) {
-    const page = await rs.list(p.namespace, { filter: p.filter });
-    afterRevision = Number(page.resourceVersion);
-    initial.push(...page.items);
-  } else {
-    afterRevision = p.resourceVersion;
-  }
+  const keep = p.filter;
+  const pending: { type: string; obj: KubeObject | Status }[] = [];
+  let write: (type: string, obj: KubeObject | Status) => void = (type, obj) => void pending.push({ type, obj });
+  let fail: (err: Error) => void = () => undefined;
+  // A version older than the cache's window is answered as Kubernetes does: a 200 stream whose
+  // only event is an ERROR carrying the 410 Status (clients then list again).
+  const sub = await rs.watch(
+    p.namespace,
+    p.resourceVersion,
+    (events: StoredEvent[], revision: number) => {
+      if (events.length === 0) {
+        if (p.bookmarks) write('BOOKMARK', { kind: def.kind, apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`, metadata: { resourceVersion: String(revision) } });
+        return;
+      }
+      for (const e of events) {
+        const t = project(e, keep);
+        if (t) write(t, e.object);
+      }
+    },
+    (err) => fail(err),
+  ).catch((err: unknown) => {
+    if (!(err instanceof ApiError && err.code === 410)) throw err;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
+    res.end(`${JSON.stringify({ type: 'ERROR', object: err.status })}\n`);
+    return undefined;
+  });
+  if (!sub) return;
 
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
@@ -64,35 +82,21 @@ export async function serveWatch(res: ServerResponse, rs: ResourceStore, p: Watc
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
-      handle.cancel();
+      sub.cancel();
       stats.closed(def.resource);
       if (!res.writableEnded) res.end();
       resolve();
     };
-    const write = (chunk: string): void => {
-      if (!done && !res.writableEnded) res.write(chunk);
+    write = (type, obj) => {
+      if (!done && !res.writableEnded) res.write(encode(type, obj));
     };
-    for (const o of initial) write(encode('ADDED', o));
-
-    const handle = rs.watch(
-      p.namespace,
-      afterRevision,
-      (events: StoredEvent[], revision: number) => {
-        if (events.length === 0) {
-          if (p.bookmarks) write(encode('BOOKMARK', { kind: def.kind, apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`, metadata: { resourceVersion: String(revision) } }));
-          return;
-        }
-        for (const e of events) {
-          const t = project(e, p.filter);
-          if (t) write(encode(t, e.object));
-        }
-      },
-      (err) => {
-        const status = err instanceof ApiError ? err.status : new ApiError(500, 'InternalError', `watch failed: ${err.message}`).status;
-        write(encode('ERROR', status));
-        finish();
-      },
-    );
+    fail = (err) => {
+      const status = err instanceof ApiError ? err.status : new ApiError(500, 'InternalError', `watch failed: ${err.message}`).status;
+      write('ERROR', status);
+      finish();
+    };
+    for (const o of sub.initial) if (!keep || keep(o)) write('ADDED', o);
+    for (const e of pending.splice(0)) write(e.type, e.obj);
     res.on('close', finish);
     if (p.timeoutSeconds !== undefined) timer = setTimeout(finish, p.timeoutSeconds * 1000);
   });
@@ -110,4 +114,3 @@ function project(e: StoredEvent, filter: ((o: KubeObject) => boolean) | undefine
   return undefined;
 }
 
-export { rowOf };

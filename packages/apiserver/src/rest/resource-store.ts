@@ -22,6 +22,7 @@ import {
 } from '@flotilla/api';
 import { qualifiedResource, type ResourceDef } from '../registry/types.js';
 import { listPrefix, objectKey, StoreCompactedError, type Store, type StoredEvent } from '../storage/store.js';
+import { TooOldError, WatchCache } from '../storage/watch-cache.js';
 import { carryMetadata, generatedName, initMetadata, sameObject, timestamp, validateMetadata } from './metadata.js';
 
 /** How often a write whose precondition the client did not pin is retried against a newer copy. */
@@ -49,6 +50,8 @@ export interface ListPage {
 export type NamespaceCheck = (namespace: string) => Promise<void>;
 
 export class ResourceStore {
+  private watchCache: WatchCache | undefined;
+
   constructor(
     readonly def: ResourceDef,
     private readonly store: Store,
@@ -267,21 +270,44 @@ export class ResourceStore {
     return out;
   }
 
+  /** This resource's watch cache: every watch is served from it (one raftkv watch per replica). */
+  get cache(): WatchCache {
+    this.watchCache ??= new WatchCache(this.store, this.prefix(), (o) => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`);
+    return this.watchCache;
+  }
+
   /**
-   * Changes after `afterRevision` (and, with `initial`, ADDED for the objects as of that revision
-   * first). Calls onError with 410 Gone when the revision is compacted.
+   * A watch from the cache. Without `afterRevision` the current objects come first (returned as
+   * `initial`), then changes after them; with it, changes after that revision, or 410 Gone when
+   * the cache's window no longer reaches back that far. Only `namespace`'s objects, when given.
    */
-  watch(
+  async watch(
     namespace: string | undefined,
-    afterRevision: number,
+    afterRevision: number | undefined,
     onEvents: (events: StoredEvent[], revision: number) => void,
     onError: (err: Error) => void,
-  ): { cancel(): void } {
-    return this.store.watch(this.prefix(namespace), afterRevision, (events, revision) => {
-      onEvents(events.map((e) => ({ ...e, object: this.typed(e.object) })), revision);
-    }, (err) => {
-      onError(err instanceof StoreCompactedError ? gone(`too old resource version: ${afterRevision} (${err.compactRevision ?? 0})`) : err);
-    });
+  ): Promise<{ initial: KubeObject[]; revision: number; cancel(): void }> {
+    const inNs = (o: KubeObject): boolean => namespace === undefined || o.metadata.namespace === namespace;
+    let initial: KubeObject[] = [];
+    let from = afterRevision;
+    if (from === undefined) {
+      const snap = await this.cache.snapshot(inNs);
+      initial = snap.items.map((o) => this.typed(structuredClone(o)));
+      from = snap.revision;
+    }
+    try {
+      const sub = await this.cache.subscribe(from, {
+        onEvents: (events, revision) => {
+          const mine = events.filter((e) => inNs(e.object)).map((e) => ({ ...e, object: this.typed(structuredClone(e.object)) }));
+          if (mine.length > 0 || events.length === 0) onEvents(mine, revision);
+        },
+        onError,
+      });
+      return { initial, revision: from, cancel: sub.cancel };
+    } catch (err) {
+      if (err instanceof TooOldError) throw gone(err.message);
+      throw err;
+    }
   }
 
   /** The main resource keeps the stored status when the kind has a status subresource. */
