@@ -20,7 +20,9 @@ export interface Target {
  * reading is taken only when the third segment is a namespaced resource.
  */
 export function resolveTarget(reg: Registry, group: string, version: string, rest: string): Target {
-  const segs = rest.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  // The router has already percent-decoded the path: decoding again would turn a name holding
+  // "%" into an error (or "%2F" into another path).
+  const segs = rest.split('/').filter((s) => s !== '');
   if (segs[0] === 'namespaces' && segs.length >= 3) {
     const def = reg.lookup(group, version, segs[2]);
     if (def?.namespaced) {

@@ -11,7 +11,7 @@ export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
 function columnsOf(def: ResourceDef): PrinterColumn[] {
   const cols = def.columns ?? [];
-  const hasAge = cols.some((c) => c.name === 'Age');
+  const hasAge = cols.some((c) => c.name === 'Age') || def.ageColumn === false;
   const name: PrinterColumn = { name: 'Name', type: 'string', description: 'Name must be unique within a namespace.', cell: (o) => o.metadata.name ?? '' };
   const age: PrinterColumn = { name: 'Age', type: 'string', cell: (o, now) => ageOf(o, now) };
   // Columns of priority 0 before AGE when AGE is implicit, as Kubernetes' own printers place it.

@@ -8,6 +8,7 @@
  *   application/strategic-merge-patch+json → applyStrategicMergePatch with the kind's PatchSchema
  */
 export type { JsonObject, JsonValue } from './json.js';
+export { canonicalJson } from './json.js';
 export { PatchError, isPatchError } from './errors.js';
 export type { PatchErrorCode } from './errors.js';
 export { applyJsonPatch, parseJsonPatch } from './json-patch.js';

@@ -162,11 +162,11 @@ const roleColumn: ResourceDef['columns'] = [
 
 export const roles: ResourceDef = {
   group: RBAC, version: 'v1', kind: 'Role', listKind: 'RoleList', resource: 'roles', singular: 'role', namespaced: true,
-  nameRule: 'any', validate: validateRules, columns: createdAt,
+  nameRule: 'any', validate: validateRules, columns: createdAt, ageColumn: false,
 };
 export const clusterroles: ResourceDef = {
   group: RBAC, version: 'v1', kind: 'ClusterRole', listKind: 'ClusterRoleList', resource: 'clusterroles', singular: 'clusterrole', namespaced: false,
-  nameRule: 'any', validate: validateRules, columns: createdAt,
+  nameRule: 'any', validate: validateRules, columns: createdAt, ageColumn: false,
 };
 export const rolebindings: ResourceDef = {
   group: RBAC, version: 'v1', kind: 'RoleBinding', listKind: 'RoleBindingList', resource: 'rolebindings', singular: 'rolebinding', namespaced: true,

@@ -234,7 +234,7 @@ export const serviceaccounts: ResourceDef = {
 
 export const events: ResourceDef = {
   group: '', version: 'v1', kind: 'Event', listKind: 'EventList', resource: 'events', singular: 'event', namespaced: true,
-  shortNames: ['ev'], nameRule: 'any',
+  shortNames: ['ev'], nameRule: 'any', ageColumn: false,
   validate(obj) {
     const causes: StatusCause[] = [];
     if (!str(at(obj, 'involvedObject', 'name')) && !str(at(obj, 'involvedObject', 'kind'))) causes.push(fieldError.required('involvedObject'));

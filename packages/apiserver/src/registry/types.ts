@@ -61,6 +61,8 @@ export interface ResourceDef {
   selectableFields?: Record<string, (obj: KubeObject) => string | undefined>;
   /** Columns after NAME (and NAMESPACE with -A); AGE is appended unless a column is named Age. */
   columns?: PrinterColumn[];
+  /** false: no AGE column is appended (kinds whose columns already say when, like Events). */
+  ageColumn?: boolean;
   /** Objects of this kind may not be stored (e.g. SelfSubjectAccessReview is computed, never kept). */
   virtual?: boolean;
   /** How a strategic merge patch merges this kind's lists (default: metadata only). */

@@ -5,6 +5,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { fieldError, isObject, type KubeObject, type ObjectMeta, type StatusCause } from '@flotilla/api';
 import type { ResourceDef } from '../registry/types.js';
+import { canonicalJson, type JsonValue } from '../patch/index.js';
 
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -79,7 +80,7 @@ export function validateMetadata(def: ResourceDef, meta: ObjectMeta): StatusCaus
         const kp = qualifiedNameProblem(k);
         if (kp) causes.push(fieldError.invalid('metadata.annotations', k, kp));
         if (typeof v !== 'string') causes.push(fieldError.invalid(`metadata.annotations[${k}]`, v, 'must be a string'));
-        else size += k.length + v.length;
+        else size += Buffer.byteLength(k) + Buffer.byteLength(v);
       }
       if (size > MAX_ANNOTATIONS_BYTES) causes.push(fieldError.tooLong('metadata.annotations', MAX_ANNOTATIONS_BYTES));
     }
@@ -129,15 +130,21 @@ export function carryMetadata(def: ResourceDef, obj: KubeObject, old: KubeObject
   else delete m.deletionGracePeriodSeconds;
   delete m.managedFields;
   if (def.specFields) {
-    const changed = def.specFields.some((f) => JSON.stringify(obj[f]) !== JSON.stringify(old[f]));
+    const changed = def.specFields.some((f) => canonicalJson((obj[f] ?? null) as JsonValue) !== canonicalJson((old[f] ?? null) as JsonValue));
     m.generation = (o.generation ?? 1) + (changed ? 1 : 0);
   } else {
     delete m.generation;
   }
 }
 
-/** Equal as stored: ignoring the resourceVersion, which a no-op write would only bump. */
+/**
+ * Equal as stored, whatever the order of keys (clients re-encode objects freely), ignoring the
+ * resourceVersion, which a no-op write would only bump.
+ */
 export function sameObject(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject): string => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  const strip = (o: KubeObject): string => {
+    const { resourceVersion: _rv, ...metadata } = o.metadata;
+    return canonicalJson(JSON.parse(JSON.stringify({ ...o, metadata })) as JsonValue);
+  };
   return strip(a) === strip(b);
 }

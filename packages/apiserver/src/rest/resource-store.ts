@@ -11,6 +11,7 @@ import {
   apiVersionOf,
   badRequest,
   conflict,
+  fieldError,
   forbidden,
   gone,
   invalid,
@@ -118,6 +119,8 @@ export class ResourceStore {
       delete meta.namespace;
     }
     if (!meta.name && meta.generateName) meta.name = generatedName(meta.generateName);
+    // Status belongs to the controllers that observe the object, not to whoever creates it.
+    if (this.def.subresources?.includes('status')) delete obj.status;
     initMetadata(this.def, obj, this.clock());
     this.def.defaults?.(obj);
     this.validate(obj, []);
@@ -165,9 +168,19 @@ export class ResourceStore {
       }
       const next = mutate(this.typed(structuredClone(current)));
       next.metadata.name = name;
-      carryMetadata(this.def, next, current);
+      // Defaults first, so that a client sending back its original manifest (without the
+      // defaults) is not taken for a change of the spec.
       this.def.defaults?.(next);
-      this.validate(next, this.def.validateUpdate ? this.def.validateUpdate(next, current) : []);
+      carryMetadata(this.def, next, current);
+      const extra = this.def.validateUpdate ? this.def.validateUpdate(next, current) : [];
+      if (current.metadata.deletionTimestamp) {
+        const had = new Set(current.metadata.finalizers ?? []);
+        // Deletion must be able to finish: while it is under way finalizers may only go.
+        if ((next.metadata.finalizers ?? []).some((f) => !had.has(f))) {
+          extra.push(fieldError.forbidden('metadata.finalizers', 'no new finalizers can be added if the object is being deleted'));
+        }
+      }
+      this.validate(next, extra);
       if (sameObject(next, this.typed(current))) return this.typed(current);
       if (opts.dryRun) return next;
       const expected = Number(current.metadata.resourceVersion);
