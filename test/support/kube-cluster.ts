@@ -10,7 +10,6 @@ import { Agent, request } from 'undici';
 import { createCA, issue, newToken, type KeyPair } from '@flotilla/apiserver';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
 import { FLOTILLA_BIN, TestRaftKvCluster } from './raftkv-cluster.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
@@ -201,17 +200,4 @@ export class TestKubeCluster {
     await this.dispatcher.close();
     await rm(this.home, { recursive: true, force: true });
   }
-}
-
-/** Like trackClusters: closes every cluster after each test and prints logs when it failed. */
-export function trackKubeClusters(): (c: TestKubeCluster) => TestKubeCluster {
-  const live: TestKubeCluster[] = [];
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') for (const c of live) console.error(c.dumpLogs());
-    for (const c of live.splice(0)) await c.close();
-  });
-  return (c) => {
-    live.push(c);
-    return c;
-  };
 }

@@ -1,3 +1,4 @@
+import { seededRandom } from '@flotilla/raftkv';
 import { describe, expect, it } from 'vitest';
 import {
   type FieldRequirement,
@@ -31,16 +32,7 @@ function selectorError(fn: () => unknown): SelectorError {
 }
 
 /** Deterministic PRNG so a failing random case can be reproduced from its printed seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const n = (count: number, ch = 'a'): string => ch.repeat(count);
 

@@ -5,21 +5,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { ApiServer } from '@flotilla/apiserver';
+import { httpUrls } from './flags.js';
 
-function urls(value: string): string[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const u of list) {
-    let parsed: URL;
-    try {
-      parsed = new URL(u);
-    } catch {
-      throw new InvalidArgumentError(`"${u}" is not a URL (expected e.g. http://127.0.0.1:2379)`);
-    }
-    if (parsed.protocol !== 'http:') throw new InvalidArgumentError(`"${u}": raftkv is reached over http:// for now`);
-  }
-  if (list.length === 0) throw new InvalidArgumentError('at least one raftkv URL is required');
-  return list;
-}
+const urls = (value: string): string[] => httpUrls(value, { requirePort: false });
 
 function port(value: string): number {
   const n = Number(value);

@@ -5,21 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { RaftKvServer, buildHttpApi, hasMemberData } from '@flotilla/raftkv';
+import { httpUrls } from './flags.js';
 
-function urls(value: string): string[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const u of list) {
-    let parsed: URL;
-    try {
-      parsed = new URL(u);
-    } catch {
-      throw new InvalidArgumentError(`"${u}" is not a URL (expected e.g. http://127.0.0.1:2379)`);
-    }
-    if (parsed.protocol !== 'http:') throw new InvalidArgumentError(`"${u}": only http:// URLs are supported for now`);
-    if (!parsed.port) throw new InvalidArgumentError(`"${u}": a port is required`);
-  }
-  return list;
-}
+const urls = (value: string): string[] => httpUrls(value, { requirePort: true });
 
 function positiveInt(value: string): number {
   const n = Number(value);

@@ -16,3 +16,5 @@ export type { Member, MemberStatus, RaftKvApi, RaftKvErrorCode, ClusterHeader } 
 export { memberIdFor, formatId } from './server/identity.js';
 export * from './kv/types.js';
 export { prefixEnd } from './kv/store.js';
+/** The seeded PRNG of the Raft simulation, for other packages' randomised tests. */
+export { seededRandom } from './raft/simulation.js';

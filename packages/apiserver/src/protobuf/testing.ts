@@ -135,14 +135,5 @@ export function catchProtobufError(f: () => unknown): ProtobufError {
   throw new Error('expected a ProtobufError, nothing was thrown');
 }
 
-/** A small seeded PRNG (mulberry32), so fuzz cases are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so fuzz cases are the same on every run. */
+export { seededRandom as prng } from '@flotilla/raftkv';
