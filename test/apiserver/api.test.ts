@@ -128,6 +128,44 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     expect(metrics).toMatch(/apiserver_registered_watchers\{resource="configmaps"\} \d+/);
   });
 
+  it('binds a pod exactly once, even when two schedulers race through different replicas', async () => {
+    await namespace('bind');
+    const [a, b] = cluster.apiServers.map((x) => x.url);
+    const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+    expect((await call(a, 'POST', '/api/v1/namespaces/bind/pods', pod)).status).toBe(201);
+    const binding = (node: string): unknown => ({ apiVersion: 'v1', kind: 'Binding', metadata: { name: 'p' }, target: { apiVersion: 'v1', kind: 'Node', name: node } });
+    const results = await Promise.all([
+      call(a, 'POST', '/api/v1/namespaces/bind/pods/p/binding', binding('node-a')),
+      call(b, 'POST', '/api/v1/namespaces/bind/pods/p/binding', binding('node-b')),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    const winner = results[0].status === 201 ? 'node-a' : 'node-b';
+    const bound = (await call(a, 'GET', '/api/v1/namespaces/bind/pods/p')).json as { spec: { nodeName: string }; status: { conditions: { type: string; status: string }[] } };
+    expect(bound.spec.nodeName).toBe(winner);
+    expect(bound.status.conditions).toContainEqual(expect.objectContaining({ type: 'PodScheduled', status: 'True' }));
+    const again = await call(b, 'POST', '/api/v1/namespaces/bind/pods/p/binding', binding('node-c'));
+    expect(again.status).toBe(409);
+    expect(String(again.json.message)).toContain(`already assigned to node "${winner}"`);
+    // Only POST reaches the binding; a PATCH there is refused, not applied to the pod.
+    expect((await call(a, 'PATCH', '/api/v1/namespaces/bind/pods/p/binding', { spec: { nodeName: 'x' } }, 'application/merge-patch+json')).status).toBe(405);
+  });
+
+  it('a deleted namespace is Terminating, refuses new content, and goes once its finalizers are cleared', async () => {
+    await namespace('doomed');
+    expect((await call(cluster.url, 'POST', cmPath('doomed'), { metadata: { name: 'before' } })).status).toBe(201);
+    const del = await call(cluster.url, 'DELETE', '/api/v1/namespaces/doomed');
+    expect(del.status).toBe(200);
+    expect(del.json).toMatchObject({ status: { phase: 'Terminating' }, spec: { finalizers: ['kubernetes'] } });
+    const refused = await call(cluster.url, 'POST', cmPath('doomed'), { metadata: { name: 'after' } });
+    expect(refused.status).toBe(403);
+    expect(String(refused.json.message)).toContain('because it is being terminated');
+    // What the namespace controller does once the namespace is empty.
+    const ns = (await call(cluster.url, 'GET', '/api/v1/namespaces/doomed')).json as Obj;
+    const fin = await call(cluster.url, 'PUT', '/api/v1/namespaces/doomed/finalize', { ...ns, spec: { finalizers: [] } });
+    expect(fin.status).toBe(200);
+    expect((await call(cluster.url, 'GET', '/api/v1/namespaces/doomed')).status).toBe(404);
+  });
+
   it('pages lists with limit/continue, creates with generateName, and leaves nothing behind on dry-run', async () => {
     await namespace('paging');
     const base = cluster.url;

@@ -30,7 +30,7 @@ import { decodeKubernetesProtobuf, isProtobufError } from '../protobuf/index.js'
 import { ResourceStore } from '../rest/resource-store.js';
 import type { Registry } from '../registry/registry.js';
 import { verbsOf } from '../registry/registry.js';
-import { apiVersionOfDef, type ResourceDef } from '../registry/types.js';
+import { apiVersionOfDef, SUBRESOURCE_VERBS, type ResourceDef, type SubresourceKind } from '../registry/types.js';
 import type { Store } from '../storage/store.js';
 import type { ApiServerMetrics } from '../metrics.js';
 import { aggregatedDiscovery, AGGREGATED_CONTENT_TYPE, legacyApiGroup, legacyApiGroupList, legacyApiVersions, legacyResourceList, OpenApi, VERSION_INFO } from './discovery.js';
@@ -251,8 +251,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const namespace = def.namespaced ? t.namespace : undefined;
     const verb = verbFor(req.method, t, query);
     req.k8s = { verb, resource: t.subresource ? `${def.resource}/${t.subresource}` : def.resource };
-    if (!verbsOf(def).includes(verb) && !(t.subresource && ['get', 'update', 'patch'].includes(verb))) {
-      throw methodNotAllowed(`the server does not allow this method on the requested resource (${verb} ${def.resource})`);
+    const allowedVerbs = t.subresource ? SUBRESOURCE_VERBS[t.subresource as SubresourceKind] : verbsOf(def);
+    if (!allowedVerbs.includes(verb)) {
+      throw methodNotAllowed(`the server does not allow this method on the requested resource (${verb} ${t.subresource ? `${def.resource}/${t.subresource}` : def.resource})`);
     }
     if (def.namespaced && t.name !== undefined && namespace === undefined) {
       throw notFound({ resource: def.resource, group: def.group, name: t.name });
@@ -311,12 +312,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       }
       case 'create': {
         if (def.virtual) return reply.code(201).send(review(req.body, req.user, opts.authorizer));
+        if (t.subresource === 'binding') {
+          await rs.bind(namespace as string, t.name as string, req.body);
+          return reply.code(201).send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+        }
         const obj = await rs.create(namespace, req.body, { dryRun });
         return reply.code(201).send(obj);
       }
       case 'update': {
         if (t.subresource === 'scale') return toScale(def, await updateScale(rs, namespace, t.name as string, req.body, dryRun));
-        return rs.update(namespace, t.name as string, req.body, { dryRun, subresource: t.subresource === 'status' ? 'status' : undefined });
+        const sub = t.subresource === 'status' || t.subresource === 'finalize' ? t.subresource : undefined;
+        return rs.update(namespace, t.name as string, req.body, { dryRun, subresource: sub });
       }
       case 'patch': {
         const contentType = String(req.headers['content-type'] ?? '').split(';')[0].trim();
@@ -400,7 +406,7 @@ function verbFor(method: string, t: Target, query: Query): string {
       if (t.name !== undefined) return 'get';
       return boolParam(query, 'watch') ? 'watch' : 'list';
     case 'POST':
-      if (t.name !== undefined && !t.def.virtual) throw methodNotAllowed('POST is for creating objects in a collection; use PUT or PATCH on an object');
+      if (t.name !== undefined && !t.def.virtual && t.subresource !== 'binding') throw methodNotAllowed('POST is for creating objects in a collection; use PUT or PATCH on an object');
       return 'create';
     case 'PUT':
       if (t.name === undefined) throw methodNotAllowed('PUT needs an object name');

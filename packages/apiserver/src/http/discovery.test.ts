@@ -84,7 +84,8 @@ describe('aggregated discovery', () => {
     expect(subs('apps/deployments')).toHaveLength(2);
     expect(subs('apps/replicasets').map((s) => s.subresource).sort()).toEqual(['scale', 'status']);
     expect(subs('/nodes').map((s) => s.subresource)).toEqual(['status']);
-    expect(subs('/namespaces').map((s) => s.subresource)).toEqual(['status']);
+    expect(subs('/namespaces').map((s) => s.subresource)).toEqual(['status', 'finalize']);
+    expect(subs('/pods')).toContainEqual({ subresource: 'binding', responseKind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] });
     expect(all.get('/configmaps')).not.toHaveProperty('subresources');
   });
 

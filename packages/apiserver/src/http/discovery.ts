@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Registry } from '../registry/registry.js';
 import { verbsOf } from '../registry/registry.js';
-import { apiVersionOfDef, type ResourceDef } from '../registry/types.js';
+import { apiVersionOfDef, SUBRESOURCE_VERBS, type ResourceDef, type SubresourceKind } from '../registry/types.js';
 
 /** kubectl's dispatcher picks its client from minor: 32 keeps the bundled 1.32 client. */
 export const VERSION_INFO = {
@@ -24,12 +24,10 @@ export const VERSION_INFO = {
 export const AGGREGATED_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 
 function subresourceKinds(d: ResourceDef): { subresource: string; responseKind: { group: string; version: string; kind: string }; verbs: string[] }[] {
-  const out = [];
-  for (const s of d.subresources ?? []) {
-    if (s === 'status') out.push({ subresource: 'status', responseKind: { group: d.group, version: d.version, kind: d.kind }, verbs: ['get', 'patch', 'update'] });
-    else out.push({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] });
-  }
-  return out;
+  const own = { group: d.group, version: d.version, kind: d.kind };
+  const kindOf = (s: SubresourceKind): { group: string; version: string; kind: string } =>
+    s === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : s === 'binding' ? { group: '', version: 'v1', kind: 'Binding' } : own;
+  return (d.subresources ?? []).map((s) => ({ subresource: s, responseKind: kindOf(s), verbs: SUBRESOURCE_VERBS[s] }));
 }
 
 function aggregatedResource(d: ResourceDef): Record<string, unknown> {
@@ -43,7 +41,6 @@ function aggregatedResource(d: ResourceDef): Record<string, unknown> {
   if (d.shortNames) r.shortNames = d.shortNames;
   if (d.categories) r.categories = d.categories;
   const subs = subresourceKinds(d);
-  if (d.group === '' && d.resource === 'pods') subs.push({ subresource: 'log', responseKind: { group: '', version: 'v1', kind: 'Pod' }, verbs: ['get'] });
   if (subs.length > 0) r.subresources = subs;
   return r;
 }
@@ -96,7 +93,6 @@ export function legacyResourceList(reg: Registry, group: string, version: string
       if (s.subresource === 'scale') Object.assign(sub, { group: 'autoscaling', version: 'v1' });
       resources.push(sub);
     }
-    if (d.group === '' && d.resource === 'pods') resources.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOfDef({ group, version }), resources };
 }

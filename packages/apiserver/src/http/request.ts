@@ -40,8 +40,7 @@ function withParts(def: ResourceDef, namespace: string | undefined, name: string
   if (namespace !== undefined) t.namespace = namespace;
   if (name !== undefined) t.name = name;
   if (subresource !== undefined) {
-    const allowed = [...(def.subresources ?? []), ...(def.group === '' && def.resource === 'pods' ? ['log'] : [])];
-    if (!allowed.includes(subresource)) throw notFound({ resource: `${def.resource}/${subresource}`, group: def.group });
+    if (!(def.subresources ?? []).includes(subresource as never)) throw notFound({ resource: `${def.resource}/${subresource}`, group: def.group });
     t.subresource = subresource;
   }
   return t;

@@ -11,7 +11,7 @@ const keysOf = (v: unknown): number => (v && typeof v === 'object' ? Object.keys
 
 export const namespaces: ResourceDef = {
   group: '', version: 'v1', kind: 'Namespace', listKind: 'NamespaceList', resource: 'namespaces', singular: 'namespace',
-  namespaced: false, shortNames: ['ns'], subresources: ['status'], nameRule: 'label',
+  namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'], nameRule: 'label', finalizersInSpec: true,
   defaults(obj) {
     // The finalizer that the namespace controller clears once the namespace's contents are gone.
     const s = spec(obj);
@@ -24,7 +24,7 @@ export const namespaces: ResourceDef = {
 
 export const pods: ResourceDef = {
   group: '', version: 'v1', kind: 'Pod', listKind: 'PodList', resource: 'pods', singular: 'pod', namespaced: true,
-  shortNames: ['po'], categories: ['all'], subresources: ['status'], patchSchema: podPatchSchema,
+  shortNames: ['po'], categories: ['all'], subresources: ['status', 'binding', 'log'], patchSchema: podPatchSchema,
   specFields: [], // pods have no generation bumps in practice; spec is mostly immutable
   defaults(obj) {
     defaultPodSpec(spec(obj));

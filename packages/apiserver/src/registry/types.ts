@@ -17,8 +17,12 @@ export interface PrinterColumn {
   cell(obj: KubeObject, now: number): string | number | boolean;
 }
 
-/** A subresource served by the generic handlers. */
-export type SubresourceKind = 'status' | 'scale';
+/**
+ * A subresource served by the generic handlers: status (the observed state), scale
+ * (autoscaling/v1 Scale), binding (a pod's node, set once by the scheduler), log (served by the
+ * kubelet), finalize (a namespace's spec.finalizers, cleared by the namespace controller).
+ */
+export type SubresourceKind = 'status' | 'scale' | 'binding' | 'log' | 'finalize';
 
 export interface ScaleSpec {
   /** Where the replica count lives in the object. */
@@ -63,6 +67,11 @@ export interface ResourceDef {
   columns?: PrinterColumn[];
   /** false: no AGE column is appended (kinds whose columns already say when, like Events). */
   ageColumn?: boolean;
+  /**
+   * Deletion waits for spec.finalizers too (Namespaces: the namespace controller empties the
+   * namespace, then clears them through /finalize); meanwhile status.phase is Terminating.
+   */
+  finalizersInSpec?: boolean;
   /** Objects of this kind may not be stored (e.g. SelfSubjectAccessReview is computed, never kept). */
   virtual?: boolean;
   /** How a strategic merge patch merges this kind's lists (default: metadata only). */
@@ -70,6 +79,15 @@ export interface ResourceDef {
   /** How names are checked: most kinds use DNS-1123 subdomains; namespaces, services use labels. */
   nameRule?: 'subdomain' | 'label' | 'label1035' | 'any';
 }
+
+/** What each subresource answers to; discovery advertises the same. */
+export const SUBRESOURCE_VERBS: Record<SubresourceKind, string[]> = {
+  status: ['get', 'patch', 'update'],
+  scale: ['get', 'patch', 'update'],
+  binding: ['create'],
+  log: ['get'],
+  finalize: ['update'],
+};
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
 

@@ -136,7 +136,7 @@ export class ResourceStore {
    * ignores status changes when the kind has a status subresource. A resourceVersion in the body
    * must match the stored one (409 otherwise); without one the write is unconditional.
    */
-  async update(namespace: string | undefined, name: string, body: unknown, opts: WriteOptions & { subresource?: 'status' } = {}): Promise<KubeObject> {
+  async update(namespace: string | undefined, name: string, body: unknown, opts: WriteOptions & { subresource?: 'status' | 'finalize' } = {}): Promise<KubeObject> {
     const incoming = this.checkBody(body);
     if (incoming.metadata.name !== undefined && incoming.metadata.name !== name) {
       throw badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`);
@@ -145,8 +145,36 @@ export class ResourceStore {
     const pinned = incoming.metadata.resourceVersion;
     return this.writeLoop(namespace, name, pinned, (current) => {
       const next = structuredClone(incoming);
-      return opts.subresource === 'status' ? this.mergeStatus(current, next) : this.mergeMain(current, next);
+      if (opts.subresource === 'status') return this.mergeStatus(current, next);
+      if (opts.subresource === 'finalize') return this.mergeFinalizers(current, next);
+      return this.mergeMain(current, next);
     }, opts);
+  }
+
+  /**
+   * Binds a pod to a node (pods/binding, what the scheduler POSTs): only a pod that is not yet
+   * bound and not being deleted may be, so a pod is never bound twice, even when two schedulers
+   * race (the write is conditional on the revision that was checked).
+   */
+  async bind(namespace: string, name: string, body: unknown): Promise<void> {
+    if (!isObject(body) || !isObject(body.target) || typeof body.target.name !== 'string' || body.target.name === '') {
+      throw invalid('Binding', { resource: 'bindings', group: '', name }, [fieldError.required('target.name')]);
+    }
+    const node = body.target.name;
+    const pinned = isObject(body.metadata) && typeof body.metadata.resourceVersion === 'string' ? body.metadata.resourceVersion : undefined;
+    await this.writeLoop(namespace, name, pinned, (pod) => {
+      const spec = isObject(pod.spec) ? pod.spec : (pod.spec = {});
+      if (pod.metadata.deletionTimestamp) throw conflict(this.subject(name), 'pod is being deleted, cannot be assigned to a host');
+      if (typeof spec.nodeName === 'string' && spec.nodeName !== '') {
+        throw conflict(this.subject(name), `pod ${name} is already assigned to node "${spec.nodeName}"`);
+      }
+      spec.nodeName = node;
+      const status = isObject(pod.status) ? pod.status : (pod.status = {});
+      const conditions = (Array.isArray(status.conditions) ? status.conditions : []).filter((c) => !(isObject(c) && c.type === 'PodScheduled'));
+      conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: timestamp(this.clock()) });
+      status.conditions = conditions;
+      return pod;
+    });
   }
 
   /**
@@ -185,7 +213,7 @@ export class ResourceStore {
       if (opts.dryRun) return next;
       const expected = Number(current.metadata.resourceVersion);
       // A deleting object whose last finalizer was just removed is gone for good.
-      if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0 && this.readyToVanish(next)) {
+      if (next.metadata.deletionTimestamp && this.finalizersOf(next).length === 0 && this.readyToVanish(next)) {
         const d = await this.store.delete(this.key(namespace, name), expected);
         if (d.ok) return this.typed(d.object);
       } else {
@@ -232,6 +260,13 @@ export class ResourceStore {
     throw conflict(this.subject(name), 'too many concurrent writers; please retry');
   }
 
+  /** Everything that must clear before the object may go: metadata and, for some kinds, spec finalizers. */
+  private finalizersOf(obj: KubeObject): string[] {
+    const own = obj.metadata.finalizers ?? [];
+    const spec = this.def.finalizersInSpec && isObject(obj.spec) && Array.isArray(obj.spec.finalizers) ? (obj.spec.finalizers as string[]) : [];
+    return [...own, ...spec];
+  }
+
   /** Returns the object marked as deleting, or undefined when it can go at once. */
   private markForDeletion(obj: KubeObject, opts: Omit<DeleteOptions, 'dryRun'>): KubeObject | undefined {
     const m = obj.metadata;
@@ -239,9 +274,10 @@ export class ResourceStore {
     if (opts.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
     if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
     const grace = this.graceSeconds(obj, opts);
-    if (finalizers.length === 0 && grace === 0) return undefined;
+    if (finalizers.length === 0 && this.finalizersOf({ ...obj, metadata: { ...m, finalizers: [] } }).length === 0 && grace === 0) return undefined;
     m.finalizers = finalizers.length > 0 ? finalizers : undefined;
     if (m.finalizers === undefined) delete m.finalizers;
+    if (this.def.finalizersInSpec) obj.status = { ...(isObject(obj.status) ? obj.status : {}), phase: 'Terminating' };
     const now = this.clock();
     if (!m.deletionTimestamp) {
       m.deletionTimestamp = timestamp(now + grace * 1000);
@@ -330,6 +366,14 @@ export class ResourceStore {
       else next.status = current.status;
     }
     return next;
+  }
+
+  /** /finalize changes spec.finalizers only (a terminating namespace's last step). */
+  private mergeFinalizers(current: KubeObject, next: KubeObject): KubeObject {
+    const out = structuredClone(current);
+    const spec = isObject(out.spec) ? out.spec : (out.spec = {});
+    spec.finalizers = isObject(next.spec) && Array.isArray(next.spec.finalizers) ? next.spec.finalizers : [];
+    return out;
   }
 
   /** The status subresource changes the status fields only. */
