@@ -181,6 +181,12 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     } while (token);
     expect(pages).toBe(3);
     expect(names).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+    // resourceVersion=0: any recent state will do, served by the replica's watch cache (which
+    // learns of a write a moment after it is acknowledged).
+    await waitFor('the cached list to hold every object', async () => {
+      const r = (await call(base, 'GET', `${cmPath('paging')}?resourceVersion=0`)).json as { items: Obj[]; metadata: { resourceVersion: string } };
+      return r.items.map((o) => o.metadata.name).join(',') === names.join(',') && Number(r.metadata.resourceVersion) > 0 ? true : undefined;
+    });
 
     const gen = (await call(base, 'POST', cmPath('paging'), { metadata: { generateName: 'job-' } })).json as unknown as Obj;
     expect(gen.metadata.name).toMatch(/^job-[a-z0-9]{5}$/);
@@ -230,5 +236,6 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     // The replicas are still healthy afterwards.
     for (const a of cluster.apiServers) if (a.proc.exitCode === null && a.proc.signalCode === null) expect((await cluster.call('GET', '/readyz', undefined, { base: a.url })).status).toBe(200);
     await waitFor('metrics to show the requests', async () => ((await cluster.call('GET', '/metrics')).text.includes('apiserver_request_total{verb="create",resource="configmaps",code="422"}') ? true : undefined), 5_000);
+    expect((await cluster.call('GET', '/metrics')).text).toMatch(/apiserver_storage_request_duration_seconds_bucket\{le="[^"]+",operation="create",resource="configmaps"\}/);
   });
 });

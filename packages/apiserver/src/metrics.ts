@@ -10,6 +10,7 @@ export class ApiServerMetrics {
   readonly requests: Counter<'verb' | 'resource' | 'code'>;
   readonly requestDuration: Histogram<'verb' | 'resource'>;
   readonly watchers: Gauge<'resource'>;
+  readonly storageDuration: Histogram<'operation' | 'resource'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -22,6 +23,13 @@ export class ApiServerMetrics {
       registers,
     });
     this.watchers = new Gauge({ name: 'apiserver_registered_watchers', help: 'Watches open now, by resource.', labelNames: ['resource'], registers });
+    this.storageDuration = new Histogram({
+      name: 'apiserver_storage_request_duration_seconds',
+      help: 'Time of one raftkv call, by operation and resource.',
+      labelNames: ['operation', 'resource'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 }

@@ -52,7 +52,10 @@ export class ApiServer {
 
   constructor(private readonly opts: ApiServerOptions) {
     this.kv = new RaftKvClient({ endpoints: opts.etcdServers, timeoutMs: opts.storageTimeoutMs ?? 5_000 });
-    this.store = new Store(this.kv);
+    this.store = new Store(this.kv, (operation, key, seconds) => {
+      // "/registry/<resource>[.<group>]/…": the resource is the second segment.
+      this.metrics.storageDuration.observe({ operation, resource: key.split('/')[2] ?? '' }, seconds);
+    });
   }
 
   async start(): Promise<void> {

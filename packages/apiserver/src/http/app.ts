@@ -280,7 +280,14 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         return obj;
       }
       case 'list': {
-        const page = await rs.list(namespace, { filter: selectorFilter(def, query), limit: intParam(query, 'limit'), continueToken: q(query, 'continue') });
+        const filter = selectorFilter(def, query);
+        const limit = intParam(query, 'limit');
+        const token = q(query, 'continue');
+        // resourceVersion=0 asks for "any recent state" (informers list that way): served from the
+        // watch cache without touching raftkv, whole (as Kubernetes serves cached lists).
+        const page = q(query, 'resourceVersion') === '0' && !token && !def.virtual
+          ? await rs.listCached(namespace, filter)
+          : await rs.list(namespace, { filter, limit, continueToken: token });
         const meta: { resourceVersion: string; continue?: string; remainingItemCount?: number } = { resourceVersion: page.resourceVersion };
         if (page.continueToken) meta.continue = page.continueToken;
         if (page.remaining !== undefined) meta.remainingItemCount = page.remaining;

@@ -106,6 +106,12 @@ export class ResourceStore {
     }
   }
 
+  /** A list from this replica's watch cache: recent, not necessarily the latest (resourceVersion=0). */
+  async listCached(namespace: string | undefined, filter?: (o: KubeObject) => boolean): Promise<ListPage> {
+    const snap = await this.cache.snapshot((o) => (namespace === undefined || o.metadata.namespace === namespace) && (!filter || filter(o)));
+    return { items: snap.items.map((o) => this.typed(structuredClone(o))), resourceVersion: String(snap.revision) };
+  }
+
   async create(namespace: string | undefined, body: unknown, opts: WriteOptions = {}): Promise<KubeObject> {
     const obj = this.checkBody(body);
     const meta = obj.metadata;

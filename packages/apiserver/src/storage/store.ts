@@ -76,19 +76,40 @@ function encodeObject(obj: KubeObject): Uint8Array {
   return enc.encode(JSON.stringify({ ...obj, metadata: meta }));
 }
 
-export class Store {
-  constructor(private readonly kv: RaftKvClient) {}
+/** Told how long each storage call took (for the storage-latency histogram). */
+export type StorageObserver = (operation: 'get' | 'list' | 'create' | 'update' | 'delete', key: string, seconds: number) => void;
 
-  async get(key: string): Promise<KubeObject | undefined> {
-    const r = await this.kv.get(key);
-    return r.kvs.length === 0 ? undefined : decodeObject(r.kvs[0]);
+export class Store {
+  constructor(
+    private readonly kv: RaftKvClient,
+    private readonly observe: StorageObserver = () => undefined,
+  ) {}
+
+  private async timed<T>(operation: Parameters<StorageObserver>[0], key: string, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.observe(operation, key, (performance.now() - t0) / 1000);
+    }
+  }
+
+  get(key: string): Promise<KubeObject | undefined> {
+    return this.timed('get', key, async () => {
+      const r = await this.kv.get(key);
+      return r.kvs.length === 0 ? undefined : decodeObject(r.kvs[0]);
+    });
   }
 
   /**
    * Objects under `prefix` in key order, at the current revision (or at `revision`), starting at
    * `fromKey` when continuing a paged list. Throws StoreCompactedError for a compacted revision.
    */
-  async list(prefix: string, opts: { limit?: number; fromKey?: string; revision?: number } = {}): Promise<ListResult> {
+  list(prefix: string, opts: { limit?: number; fromKey?: string; revision?: number } = {}): Promise<ListResult> {
+    return this.timed('list', prefix, () => this.listOnce(prefix, opts));
+  }
+
+  private async listOnce(prefix: string, opts: { limit?: number; fromKey?: string; revision?: number }): Promise<ListResult> {
     try {
       const r = await this.kv.get(opts.fromKey ?? prefix, { rangeEnd: prefixEnd(enc.encode(prefix)), limit: opts.limit, revision: opts.revision });
       const items = r.kvs.map(decodeObject);
@@ -105,7 +126,11 @@ export class Store {
   }
 
   /** Writes `obj` at `key` only if nothing is there. */
-  async create(key: string, obj: KubeObject): Promise<WriteResult> {
+  create(key: string, obj: KubeObject): Promise<WriteResult> {
+    return this.timed('create', key, () => this.createOnce(key, obj));
+  }
+
+  private async createOnce(key: string, obj: KubeObject): Promise<WriteResult> {
     const r = await this.kv.txn({
       compare: [{ target: 'create', result: 'equal', key: enc.encode(key), createRevision: 0 }],
       success: [{ requestPut: { key: enc.encode(key), value: encodeObject(obj) } }],
@@ -116,7 +141,11 @@ export class Store {
   }
 
   /** Replaces the object at `key` only if its revision is still `expected`. */
-  async update(key: string, obj: KubeObject, expected: number): Promise<WriteResult> {
+  update(key: string, obj: KubeObject, expected: number): Promise<WriteResult> {
+    return this.timed('update', key, () => this.updateOnce(key, obj, expected));
+  }
+
+  private async updateOnce(key: string, obj: KubeObject, expected: number): Promise<WriteResult> {
     const r = await this.kv.txn({
       compare: [{ target: 'mod', result: 'equal', key: enc.encode(key), modRevision: expected }],
       success: [{ requestPut: { key: enc.encode(key), value: encodeObject(obj) } }],
@@ -130,7 +159,11 @@ export class Store {
   }
 
   /** Deletes the object at `key` only if its revision is still `expected`. */
-  async delete(key: string, expected: number): Promise<WriteResult> {
+  delete(key: string, expected: number): Promise<WriteResult> {
+    return this.timed('delete', key, () => this.deleteOnce(key, expected));
+  }
+
+  private async deleteOnce(key: string, expected: number): Promise<WriteResult> {
     const r = await this.kv.txn({
       compare: [{ target: 'mod', result: 'equal', key: enc.encode(key), modRevision: expected }],
       success: [{ requestDeleteRange: { key: enc.encode(key), prevKv: true } }],
