@@ -223,6 +223,31 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     expect((await asNode('auth', 'can-i', 'patch', 'nodes/node-2')).stdout.trim()).toBe('no');
   });
 
+  it('issues service-account tokens (kubectl create token) that act as the account until it is deleted', async () => {
+    await k('create', 'namespace', 'sa-test');
+    await k('create', 'serviceaccount', 'robot', '-n', 'sa-test');
+    await k('create', '-f', await manifest('sa-rb.yaml', [
+      'apiVersion: rbac.authorization.k8s.io/v1', 'kind: RoleBinding', 'metadata: {name: robot-view, namespace: sa-test}',
+      'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}',
+      'subjects: [{kind: ServiceAccount, name: robot, namespace: sa-test}]', '',
+    ].join('\n')));
+    const token = (await k('create', 'token', 'robot', '-n', 'sa-test', '--duration', '15m')).trim();
+    expect(token.split('.')).toHaveLength(3);
+    const asRobot = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => cluster.kubectl(['--token', token, ...args]);
+    await waitFor('the robot to be allowed to list pods', async () => ((await asRobot('get', 'pods', '-n', 'sa-test')).code === 0 ? true : undefined), 10_000);
+    expect((await asRobot('auth', 'can-i', 'list', 'pods', '-n', 'sa-test')).stdout.trim()).toBe('yes');
+    expect((await asRobot('auth', 'can-i', 'list', 'secrets', '-n', 'sa-test')).stdout.trim()).toBe('no');
+    // Deleting the account revokes its tokens.
+    await k('delete', 'serviceaccount', 'robot', '-n', 'sa-test');
+    const after = await asRobot('get', 'pods', '-n', 'sa-test');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain('You must be logged in to the server (Unauthorized)');
+    // No account, no token.
+    const missing = await cluster.kubectl(['create', 'token', 'nobody', '-n', 'sa-test']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('serviceaccounts "nobody" not found');
+  });
+
   it('refuses a wrong token: kubectl says to log in', async () => {
     const r = await cluster.kubectl(['get', 'pods', '--token', 'not-the-token']);
     expect(r.code).toBe(1);

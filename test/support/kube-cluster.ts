@@ -7,7 +7,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
-import { createCA, issue, newToken, type KeyPair } from '@flotilla/apiserver';
+import { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair } from '@flotilla/apiserver';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FLOTILLA_BIN, TestRaftKvCluster } from './raftkv-cluster.js';
@@ -46,6 +46,9 @@ export class TestKubeCluster {
   private async writePki(): Promise<void> {
     const serving = issue(this.ca, { commonName: 'flotilla-apiserver', usage: 'server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
     await writeFile(path.join(this.home, 'ca.crt'), this.ca.certPem);
+    const sa = serviceAccountKeyPair();
+    await writeFile(path.join(this.home, 'sa.key'), sa.privateKeyPem, { mode: 0o600 });
+    await writeFile(path.join(this.home, 'sa.pub'), sa.publicKeyPem);
     await writeFile(path.join(this.home, 'apiserver.crt'), serving.certPem);
     await writeFile(path.join(this.home, 'apiserver.key'), serving.keyPem, { mode: 0o600 });
     const lines = [
@@ -127,6 +130,7 @@ export class TestKubeCluster {
       FLOTILLA_BIN, 'apiserver', '--name', name, '--etcd-servers', this.raftkv.endpoints().join(','), '--port', String(port),
       '--tls-cert-file', path.join(this.home, 'apiserver.crt'), '--tls-private-key-file', path.join(this.home, 'apiserver.key'),
       '--client-ca-file', path.join(this.home, 'ca.crt'), '--token-auth-file', path.join(this.home, 'tokens.csv'),
+      '--service-account-key-file', path.join(this.home, 'sa.pub'), '--service-account-signing-key-file', path.join(this.home, 'sa.key'),
     ], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,5 +8,5 @@ export { builtinRegistry, Registry } from './registry/registry.js';
 export type { ResourceDef, PrinterColumn } from './registry/types.js';
 export { Store } from './storage/store.js';
 export { ApiServerMetrics } from './metrics.js';
-export { createCA, issue, newToken, type KeyPair, type IssueOptions } from './auth/pki.js';
+export { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair, type IssueOptions } from './auth/pki.js';
 export { Authenticator, parseTokenFile, type UserInfo } from './auth/authn.js';

@@ -14,6 +14,7 @@ import { ResourceStore } from './rest/resource-store.js';
 import { ApiError } from '@flotilla/api';
 import { readFileSync } from 'node:fs';
 import { Authenticator } from './auth/authn.js';
+import { TokenIssuer } from './auth/service-account-tokens.js';
 import { authorize } from './auth/rbac.js';
 import { RbacCache } from './auth/rbac-cache.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './auth/bootstrap-policy.js';
@@ -35,6 +36,10 @@ export interface ApiServerOptions {
   clientCAFile?: string;
   /** kube-apiserver's static token file: token,user,uid,"group1,group2". */
   tokenAuthFile?: string;
+  /** PEM public key to verify service-account tokens with. */
+  serviceAccountKeyFile?: string;
+  /** PEM private key to sign the tokens of TokenRequests with. */
+  serviceAccountSigningKeyFile?: string;
 }
 
 /** Namespaces every Kubernetes cluster has from the start. */
@@ -72,7 +77,7 @@ export class ApiServer {
           ...(o.clientCAFile ? { ca: readFileSync(o.clientCAFile), requestCert: true, rejectUnauthorized: false } : {}),
         }
       : undefined;
-    const authenticating = o.tokenAuthFile !== undefined || o.clientCAFile !== undefined;
+    const authenticating = o.tokenAuthFile !== undefined || o.clientCAFile !== undefined || o.serviceAccountKeyFile !== undefined;
     if (authenticating) {
       this.rbac = new RbacCache(this.store, this.registry, log);
       await this.rbac.start();
@@ -90,7 +95,14 @@ export class ApiServer {
       metrics: this.metrics,
       storageReady: async () => (await this.kv.health()).health,
       https,
-      authenticator: authenticating ? new Authenticator({ tokenFile: o.tokenAuthFile }) : undefined,
+      authenticator: authenticating
+        ? new Authenticator({
+            tokenFile: o.tokenAuthFile,
+            serviceAccountPublicKey: o.serviceAccountKeyFile ? readFileSync(o.serviceAccountKeyFile, 'utf8') : undefined,
+            serviceAccountUid: async (ns, name) => (await this.store.get(`/registry/serviceaccounts/${ns}/${name}`))?.metadata.uid,
+          })
+        : undefined,
+      tokenIssuer: o.serviceAccountSigningKeyFile ? new TokenIssuer(readFileSync(o.serviceAccountSigningKeyFile, 'utf8')) : undefined,
       authorizer: rbac ? (user, attrs) => authorize(rbac.state(), user, attrs) : undefined,
       resourceStores: stores,
     });

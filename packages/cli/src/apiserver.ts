@@ -25,6 +25,8 @@ interface ApiserverOptions {
   tlsPrivateKeyFile?: string;
   clientCaFile?: string;
   tokenAuthFile?: string;
+  serviceAccountKeyFile?: string;
+  serviceAccountSigningKeyFile?: string;
 }
 
 export function apiserverCommand(): Command {
@@ -37,6 +39,8 @@ export function apiserverCommand(): Command {
     .option('--tls-private-key-file <file>', 'the private key of --tls-cert-file (PEM)')
     .option('--client-ca-file <file>', 'accept client certificates signed by this CA (CN = user, O = groups)')
     .option('--token-auth-file <file>', 'bearer tokens, one per line: token,user,uid,"group1,group2"')
+    .option('--service-account-key-file <file>', 'public key (PEM) that service-account tokens are verified with')
+    .option('--service-account-signing-key-file <file>', 'private key (PEM) that TokenRequests are signed with')
     .option('--name <name>', 'this replica\'s name in logs', 'apiserver')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .action(async (opts: ApiserverOptions) => {
@@ -50,6 +54,8 @@ export function apiserverCommand(): Command {
         tlsKeyFile: opts.tlsPrivateKeyFile,
         clientCAFile: opts.clientCaFile,
         tokenAuthFile: opts.tokenAuthFile,
+        serviceAccountKeyFile: opts.serviceAccountKeyFile,
+        serviceAccountSigningKeyFile: opts.serviceAccountSigningKeyFile,
       });
       await server.start();
       let stopping = false;

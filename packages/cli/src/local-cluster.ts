@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { RaftKvClient } from '@flotilla/raftkv/client';
-import { createCA, issue, newToken, type KeyPair } from '@flotilla/apiserver';
+import { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair } from '@flotilla/apiserver';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/flotilla.js');
 
@@ -113,7 +113,8 @@ function httpsGet(url: string, ca: string): Promise<number> {
 
 /**
  * The cluster's PKI, made once per data dir like k3s does: a CA, a serving certificate per API
- * replica, and the admin's bearer token (in kube-apiserver's token-file format). Kept in
+ * replica, the service-account signing key, and the admin's bearer token (in kube-apiserver's
+ * token-file format). Kept in
  * DATA_DIR/pki with private files mode 0600.
  */
 async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string }> {
@@ -132,6 +133,13 @@ async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: st
     const serving = issue(ca, { commonName: 'flotilla-apiserver', usage: 'server', dnsNames: ['localhost', 'flotilla-apiserver'], ipAddresses: [ip, '127.0.0.1'] });
     await writeFile(path.join(dir, `apiserver-${ip}.key`), serving.keyPem, { mode: 0o600 });
     await writeFile(path.join(dir, `apiserver-${ip}.crt`), serving.certPem);
+  }
+  try {
+    await readFile(path.join(dir, 'sa.key'), 'utf8');
+  } catch {
+    const sa = serviceAccountKeyPair();
+    await writeFile(path.join(dir, 'sa.key'), sa.privateKeyPem, { mode: 0o600 });
+    await writeFile(path.join(dir, 'sa.pub'), sa.publicKeyPem);
   }
   const tokens = path.join(dir, 'tokens.csv');
   let adminToken: string;
@@ -250,6 +258,7 @@ async function up(opts: UpOptions): Promise<number> {
         BIN, 'apiserver', '--name', `${n.name}-apiserver`, '--etcd-servers', etcd, '--bind-address', ip, '--port', '6443',
         '--tls-cert-file', path.join(pki.dir, `apiserver-${ip}.crt`), '--tls-private-key-file', path.join(pki.dir, `apiserver-${ip}.key`),
         '--client-ca-file', path.join(pki.dir, 'ca.crt'), '--token-auth-file', path.join(pki.dir, 'tokens.csv'),
+        '--service-account-key-file', path.join(pki.dir, 'sa.pub'), '--service-account-signing-key-file', path.join(pki.dir, 'sa.key'),
       ], {
         detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
       });

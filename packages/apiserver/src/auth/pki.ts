@@ -80,6 +80,12 @@ export function issue(ca: KeyPair, opts: IssueOptions): KeyPair {
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
 
+/** The key pair service-account tokens are signed (private) and verified (public) with. */
+export function serviceAccountKeyPair(): { privateKeyPem: string; publicKeyPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+}
+
 /** A bearer token with 256 bits of randomness, in the form kube-apiserver's token files use. */
 export function newToken(): string {
   return randomBytes(32).toString('base64url');

@@ -25,6 +25,7 @@ import {
 import type { Logger } from 'pino';
 import { ANONYMOUS, type Authenticator, type UserInfo } from '../auth/authn.js';
 import { forbiddenMessage, type Attributes, type Decision } from '../auth/rbac.js';
+import { DEFAULT_AUDIENCE, type TokenIssuer } from '../auth/service-account-tokens.js';
 import { applyPatch, PATCH_CONTENT_TYPES } from '../rest/patch.js';
 import { decodeKubernetesProtobuf, isProtobufError } from '../protobuf/index.js';
 import { ResourceStore } from '../rest/resource-store.js';
@@ -53,6 +54,8 @@ export interface AppOptions {
   authenticator?: Authenticator;
   /** Without one every authenticated caller may do everything. */
   authorizer?: (user: UserInfo, attrs: Attributes) => Decision;
+  /** Signs service-account tokens for TokenRequest; without one, /token answers 503. */
+  tokenIssuer?: TokenIssuer;
   /** One per resource (see resourceStores); made here when not given. */
   resourceStores?: Map<ResourceDef, ResourceStore>;
   /** TLS material: the app serves https when given. */
@@ -165,7 +168,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { startedAt?: number }).startedAt = performance.now();
     if (!opts.authenticator || PUBLIC_PATHS.has(req.url.split('?')[0])) return;
-    const user = opts.authenticator.authenticate(req.raw);
+    const user = await opts.authenticator.authenticate(req.raw);
     if (!user || user === ANONYMOUS) throw unauthorized();
     req.user = user;
     const path = req.url.split('?')[0];
@@ -319,6 +322,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       }
       case 'create': {
         if (def.virtual) return reply.code(201).send(review(req.body, req.user, opts.authorizer));
+        if (t.subresource === 'token') return reply.code(201).send(await tokenRequest(rs, namespace as string, t.name as string, req.body, opts.tokenIssuer, clock()));
         if (t.subresource === 'binding') {
           await rs.bind(namespace as string, t.name as string, req.body);
           return reply.code(201).send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
@@ -413,7 +417,7 @@ function verbFor(method: string, t: Target, query: Query): string {
       if (t.name !== undefined) return 'get';
       return boolParam(query, 'watch') ? 'watch' : 'list';
     case 'POST':
-      if (t.name !== undefined && !t.def.virtual && t.subresource !== 'binding') throw methodNotAllowed('POST is for creating objects in a collection; use PUT or PATCH on an object');
+      if (t.name !== undefined && !t.def.virtual && t.subresource !== 'binding' && t.subresource !== 'token') throw methodNotAllowed('POST is for creating objects in a collection; use PUT or PATCH on an object');
       return 'create';
     case 'PUT':
       if (t.name === undefined) throw methodNotAllowed('PUT needs an object name');
@@ -501,6 +505,28 @@ async function updateScale(rs: ResourceStore, namespace: string | undefined, nam
   if (!isObject(body)) throw badRequest('the request body must be a Scale object');
   const pinned = isObject(body.metadata) && typeof body.metadata.resourceVersion === 'string' ? body.metadata.resourceVersion : undefined;
   return rs.writeLoop(namespace, name, pinned, (cur) => withReplicas(rs.def, cur, body as KubeObject), { dryRun });
+}
+
+/** TokenRequest (kubectl create token): a signed token for an existing service account. */
+async function tokenRequest(rs: ResourceStore, namespace: string, name: string, body: unknown, issuer: TokenIssuer | undefined, now: number): Promise<Record<string, unknown>> {
+  if (!issuer) throw new ApiError(503, 'ServiceUnavailable', 'this API server issues no service-account tokens (no --service-account-signing-key-file)');
+  const sa = await rs.get(namespace, name);
+  const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
+  const expirationSeconds = spec.expirationSeconds === undefined ? 3600 : spec.expirationSeconds;
+  if (typeof expirationSeconds !== 'number' || !Number.isInteger(expirationSeconds) || expirationSeconds < 600 || expirationSeconds > 2 ** 32) {
+    throw new ApiError(422, 'Invalid', `TokenRequest.authentication.k8s.io "${name}" is invalid: spec.expirationSeconds: Invalid value: ${JSON.stringify(expirationSeconds)}: may not specify a duration less than 10 minutes`, {
+      name, kind: 'TokenRequest', causes: [{ reason: 'FieldValueInvalid', message: 'may not specify a duration less than 10 minutes', field: 'spec.expirationSeconds' }],
+    });
+  }
+  const audiences = Array.isArray(spec.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+  const { token, expires } = issuer.issue({ namespace, name, uid: sa.metadata.uid ?? '' }, { audiences, expirationSeconds, now });
+  return {
+    kind: 'TokenRequest',
+    apiVersion: 'authentication.k8s.io/v1',
+    metadata: { name, namespace, creationTimestamp: new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z') },
+    spec: { ...spec, audiences: audiences.length > 0 ? audiences : [DEFAULT_AUDIENCE], expirationSeconds },
+    status: { token, expirationTimestamp: new Date(expires).toISOString().replace('.000Z', 'Z') },
+  };
 }
 
 /** SelfSubjectAccessReview (kubectl auth can-i): the authorizer's answer for the caller itself. */

@@ -26,7 +26,10 @@ export const AGGREGATED_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v
 function subresourceKinds(d: ResourceDef): { subresource: string; responseKind: { group: string; version: string; kind: string }; verbs: string[] }[] {
   const own = { group: d.group, version: d.version, kind: d.kind };
   const kindOf = (s: SubresourceKind): { group: string; version: string; kind: string } =>
-    s === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : s === 'binding' ? { group: '', version: 'v1', kind: 'Binding' } : own;
+    s === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+      : s === 'binding' ? { group: '', version: 'v1', kind: 'Binding' }
+        : s === 'token' ? { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }
+          : own;
   return (d.subresources ?? []).map((s) => ({ subresource: s, responseKind: kindOf(s), verbs: SUBRESOURCE_VERBS[s] }));
 }
 

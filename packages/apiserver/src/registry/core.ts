@@ -228,7 +228,7 @@ export const secrets: ResourceDef = {
 
 export const serviceaccounts: ResourceDef = {
   group: '', version: 'v1', kind: 'ServiceAccount', listKind: 'ServiceAccountList', resource: 'serviceaccounts', singular: 'serviceaccount',
-  namespaced: true, shortNames: ['sa'],
+  namespaced: true, shortNames: ['sa'], subresources: ['token'],
   columns: [{ name: 'Secrets', type: 'integer', cell: (o) => arr(o.secrets).length }],
 };
 

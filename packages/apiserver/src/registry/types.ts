@@ -20,9 +20,10 @@ export interface PrinterColumn {
 /**
  * A subresource served by the generic handlers: status (the observed state), scale
  * (autoscaling/v1 Scale), binding (a pod's node, set once by the scheduler), log (served by the
- * kubelet), finalize (a namespace's spec.finalizers, cleared by the namespace controller).
+ * kubelet), finalize (a namespace's spec.finalizers, cleared by the namespace controller), token
+ * (a service account's TokenRequest).
  */
-export type SubresourceKind = 'status' | 'scale' | 'binding' | 'log' | 'finalize';
+export type SubresourceKind = 'status' | 'scale' | 'binding' | 'log' | 'finalize' | 'token';
 
 export interface ScaleSpec {
   /** Where the replica count lives in the object. */
@@ -87,6 +88,7 @@ export const SUBRESOURCE_VERBS: Record<SubresourceKind, string[]> = {
   binding: ['create'],
   log: ['get'],
   finalize: ['update'],
+  token: ['create'],
 };
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
