@@ -217,10 +217,22 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     const write = await asAlice('create', 'configmap', 'x', '-n', 'rbac-test');
     expect(write.stderr).toContain('configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group "" in the namespace "rbac-test"');
 
-    // A kubelet's credentials read no secrets and change no other node.
+    // A kubelet (node-1) changes only its own Node and reads only the secrets of pods bound to it.
     const asNode = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => cluster.kubectl(['--token', cluster.tokens.node1, ...args]);
     expect((await asNode('get', 'secrets', '-A')).stderr).toContain('Forbidden');
-    expect((await asNode('auth', 'can-i', 'patch', 'nodes/node-2')).stdout.trim()).toBe('no');
+    expect((await asNode('auth', 'can-i', 'patch', 'nodes/node-2')).stdout.trim()).toBe('no - node "node-1": may change only its own Node');
+    expect((await asNode('auth', 'can-i', 'patch', 'nodes/node-1')).stdout.trim()).toBe('yes');
+    await k('create', 'secret', 'generic', 'mine', '-n', 'rbac-test', '--from-literal=a=1');
+    await k('create', 'secret', 'generic', 'theirs', '-n', 'rbac-test', '--from-literal=a=2');
+    const podUsing = (name: string, node: string, secret: string): string => [
+      'apiVersion: v1', 'kind: Pod', `metadata: {name: ${name}, namespace: rbac-test}`,
+      `spec: {nodeName: ${node}, containers: [{name: c, image: busybox, env: [{name: A, valueFrom: {secretKeyRef: {name: ${secret}, key: a}}}]}]}`, '',
+    ].join('\n');
+    await k('create', '-f', await manifest('p1.yaml', podUsing('on-1', 'node-1', 'mine')));
+    await k('create', '-f', await manifest('p2.yaml', podUsing('on-2', 'node-2', 'theirs')));
+    await waitFor('node-1 to read the secret its pod uses', async () => ((await asNode('get', 'secret', 'mine', '-n', 'rbac-test')).code === 0 ? true : undefined), 10_000);
+    expect((await asNode('get', 'secret', 'theirs', '-n', 'rbac-test')).stderr).toContain('Forbidden');
+    expect((await asNode('delete', 'pod', 'on-2', '-n', 'rbac-test')).stderr).toContain('Forbidden');
   });
 
   it('issues service-account tokens (kubectl create token) that act as the account until it is deleted', async () => {

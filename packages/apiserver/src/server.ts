@@ -11,11 +11,13 @@ import { Store } from './storage/store.js';
 import { ApiServerMetrics } from './metrics.js';
 import { buildApp, resourceStores } from './http/app.js';
 import { ResourceStore } from './rest/resource-store.js';
-import { ApiError } from '@flotilla/api';
+import { ApiError, isObject } from '@flotilla/api';
 import { readFileSync } from 'node:fs';
 import { Authenticator } from './auth/authn.js';
 import { TokenIssuer } from './auth/service-account-tokens.js';
-import { authorize } from './auth/rbac.js';
+import { authorize, type Attributes, type Decision } from './auth/rbac.js';
+import { authorizeNode } from './auth/node-authorizer.js';
+import type { UserInfo } from './auth/authn.js';
 import { RbacCache } from './auth/rbac-cache.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './auth/bootstrap-policy.js';
 import type { KubeObject } from '@flotilla/api';
@@ -103,11 +105,21 @@ export class ApiServer {
           })
         : undefined,
       tokenIssuer: o.serviceAccountSigningKeyFile ? new TokenIssuer(readFileSync(o.serviceAccountSigningKeyFile, 'utf8')) : undefined,
-      authorizer: rbac ? (user, attrs) => authorize(rbac.state(), user, attrs) : undefined,
+      authorizer: rbac ? (user, attrs) => this.authorize(rbac, user, attrs) : undefined,
       resourceStores: stores,
     });
     this.address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
     log.info({ url: this.address, storage: this.opts.etcdServers }, 'serving the Kubernetes API');
+  }
+
+  /** The node authorizer, then RBAC: allowed when either allows (as kube-apiserver chains them). */
+  private authorize(rbac: RbacCache, user: UserInfo, attrs: Attributes): Decision {
+    const pods = this.registry.lookup('', 'v1', 'pods');
+    const podStore = pods ? this.stores?.get(pods) : undefined;
+    const node = authorizeNode(user, attrs, (name) => podStore?.cache.peek((p) => isObject(p.spec) && p.spec.nodeName === name) ?? []);
+    if (node?.allowed) return node;
+    const r = authorize(rbac.state(), user, attrs);
+    return r.allowed || !node ? r : node;
   }
 
   /** Creates what must exist; every replica may race to do it, AlreadyExists is success. */

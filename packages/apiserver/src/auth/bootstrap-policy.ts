@@ -66,10 +66,11 @@ export function bootstrapClusterRoles(): KubeObject[] {
       { verbs: [...READ, 'create', 'update', 'patch'], apiGroups: ['coordination.k8s.io'], resources: ['leases'] },
       { verbs: READ, apiGroups: ['*'], resources: ['*'] },
     ]),
-    // Deliberately without secrets, configmaps and writes to other nodes: what a kubelet may
-    // touch depends on which pods are bound to it, which the node authorizer decides (per node).
+    // Deliberately without secrets, configmaps and any write to nodes or pods: what a kubelet may
+    // touch depends on which node it is and which pods are bound to it, which the node
+    // authorizer decides (auth/node-authorizer.ts).
     clusterRole('system:node', [
-      { verbs: [...READ, 'create'], apiGroups: [''], resources: ['nodes'] },
+      { verbs: READ, apiGroups: [''], resources: ['nodes'] },
       { verbs: READ, apiGroups: [''], resources: ['pods', 'services', 'endpoints'] },
       { verbs: ['create', 'patch', 'update'], apiGroups: [''], resources: ['events'] },
     ]),

@@ -102,6 +102,13 @@ export class WatchCache {
     return { items, revision: this.revision };
   }
 
+  /** The objects now, without waiting (empty until the first list is in): for lookups on hot paths. */
+  peek(filter: (o: KubeObject) => boolean): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const o of this.objects.values()) if (filter(o)) out.push(o);
+    return out;
+  }
+
   /**
    * Changes after `afterRevision`: those still in the window at once, then live ones. Throws
    * TooOldError when the window no longer reaches back that far.
