@@ -4,7 +4,9 @@
  * starting points, selectors and 410 Gone, many watchers on one cache, paging, generateName and
  * dry-run.
  */
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCA, issue } from '@flotilla/apiserver';
 import { TestKubeCluster } from '../support/kube-cluster.js';
 import { waitFor } from '../support/wait.js';
 
@@ -201,6 +203,23 @@ describe('apiserver REST semantics (2 replicas over raftkv)', () => {
     const badField = await call(base, 'GET', `${cmPath('paging')}?fieldSelector=spec.bogus%3Dx`);
     expect(badField.status).toBe(400);
     expect(String(badField.json.message)).toContain('field label not supported: spec.bogus');
+  });
+
+  it('authenticates client certificates signed by the cluster CA: CN is the user, O the groups', async () => {
+    const asCert = async (pair: { certPem: string; keyPem: string }): Promise<number> => {
+      const agent = new Agent({ connect: { ca: cluster.ca.certPem, cert: pair.certPem, key: pair.keyPem } });
+      try {
+        const res = await request(`${cluster.url}/api/v1/namespaces/default/configmaps`, { dispatcher: agent });
+        await res.body.dump();
+        return res.statusCode;
+      } finally {
+        await agent.close();
+      }
+    };
+    expect(await asCert(issue(cluster.ca, { commonName: 'carol', organizations: ['system:masters'], usage: 'client' }))).toBe(200);
+    expect(await asCert(issue(cluster.ca, { commonName: 'dave', usage: 'client' }))).toBe(403); // known, but no role
+    const stranger = createCA('someone-else');
+    expect(await asCert(issue(stranger, { commonName: 'carol', organizations: ['system:masters'], usage: 'client' }))).toBe(401);
   });
 
   it('answers bad bodies with a Status and a 4xx, never a 5xx', async () => {

@@ -3,7 +3,7 @@
  * ReplicaSets (so a bad template is refused when the Deployment is written, not later when the
  * controller's pods are).
  */
-import { fieldError, isObject, type StatusCause } from '@flotilla/api';
+import { compareQuantities, fieldError, isObject, parseQuantity, QuantityError, type Quantity, type StatusCause } from '@flotilla/api';
 import { arr, objects, setDefault, str, type Json } from './fields.js';
 
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'];
@@ -38,6 +38,44 @@ export function defaultPodSpec(s: Json): void {
       for (const p of objects(c.ports)) setDefault(p, 'protocol', 'TCP');
     }
   }
+}
+
+/**
+ * requests and limits: valid, non-negative quantities ("500m", "1Gi"), and no request above its
+ * limit (the scheduler places pods by requests; a request the limit can never allow is a typo).
+ */
+function validateResources(resources: unknown, path: string): StatusCause[] {
+  if (resources === undefined || resources === null) return [];
+  if (!isObject(resources)) return [fieldError.invalid(path, resources, 'must be an object')];
+  const causes: StatusCause[] = [];
+  const parsed: Record<'requests' | 'limits', Map<string, Quantity>> = { requests: new Map(), limits: new Map() };
+  for (const kind of ['requests', 'limits'] as const) {
+    const m = resources[kind];
+    if (m === undefined || m === null) continue;
+    if (!isObject(m)) {
+      causes.push(fieldError.invalid(`${path}.${kind}`, m, 'must be a map of resource names to quantities'));
+      continue;
+    }
+    for (const [name, v] of Object.entries(m)) {
+      const field = `${path}.${kind}[${name}]`;
+      if (typeof v !== 'string' && typeof v !== 'number') {
+        causes.push(fieldError.invalid(field, v, 'must be a quantity such as "500m" or "1Gi"'));
+        continue;
+      }
+      try {
+        const q = parseQuantity(v);
+        if (q.milli < 0) causes.push(fieldError.invalid(field, v, 'must be greater than or equal to 0'));
+        else parsed[kind].set(name, q);
+      } catch (err) {
+        causes.push(fieldError.invalid(field, v, err instanceof QuantityError ? "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'" : String(err)));
+      }
+    }
+  }
+  for (const [name, req] of parsed.requests) {
+    const lim = parsed.limits.get(name);
+    if (lim && compareQuantities(req, lim) > 0) causes.push(fieldError.invalid(`${path}.requests[${name}]`, req.text, `must be less than or equal to ${name} limit of ${lim.text}`));
+  }
+  return causes;
 }
 
 export function validatePodSpec(s: Json, path: string): StatusCause[] {
@@ -79,6 +117,7 @@ export function validatePodSpec(s: Json, path: string): StatusCause[] {
           causes.push(fieldError.notSupported(`${pp}.protocol`, p.protocol, ['TCP', 'UDP', 'SCTP']));
         }
       }
+      causes.push(...validateResources(c.resources, `${cp}.resources`));
       for (const [j, e] of arr(c.env).entries()) {
         if (!isObject(e) || typeof e.name !== 'string' || e.name === '') causes.push(fieldError.required(`${cp}.env[${j}].name`));
       }

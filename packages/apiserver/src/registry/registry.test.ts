@@ -473,3 +473,19 @@ describe('Registry', () => {
     expect(qualifiedResource(deployments)).toBe('deployments.apps');
   });
 });
+
+describe('container resources', () => {
+  const podWith = (resources: unknown): KubeObject => ({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x', resources }] } });
+  const causesOf = (resources: unknown): string[] => (pods.validate?.(podWith(resources)) ?? []).map((c) => `${c.field}: ${c.message}`);
+
+  it('accepts quantities as Kubernetes writes them', () => {
+    expect(causesOf({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: 1, memory: '2Gi' } })).toEqual([]);
+  });
+
+  it('names the field of a bad, negative or inconsistent quantity', () => {
+    expect(causesOf({ requests: { memory: '1 Gi' } })[0]).toMatch(/^spec\.containers\[0\]\.resources\.requests\[memory\]: Invalid value: "1 Gi": quantities must match/);
+    expect(causesOf({ limits: { cpu: '-1' } })[0]).toBe('spec.containers[0].resources.limits[cpu]: Invalid value: "-1": must be greater than or equal to 0');
+    expect(causesOf({ requests: { cpu: '2' }, limits: { cpu: '1' } })[0]).toBe('spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1');
+    expect(causesOf({ requests: ['cpu'] })[0]).toMatch(/resources\.requests: Invalid value/);
+  });
+});
