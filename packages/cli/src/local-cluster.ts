@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { RaftKvClient } from '@flotilla/raftkv/client';
-import { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair } from '@flotilla/apiserver';
+import type { KeyPair } from '@flotilla/apiserver';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/flotilla.js');
 
@@ -118,6 +118,7 @@ function httpsGet(url: string, ca: string): Promise<number> {
  * DATA_DIR/pki with private files mode 0600.
  */
 async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string }> {
+  const { createCA, issue, newToken, serviceAccountKeyPair } = await import('@flotilla/apiserver');
   const dir = path.join(dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let ca: KeyPair;
