@@ -96,6 +96,14 @@ describe.skipIf(!available)('kubectl against flotilla apiservers', () => {
     expect(d.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toContain('nginx:1.27');
   });
 
+  it('applies server-side: creates, then updates the same manifest', async () => {
+    await k('create', 'namespace', 'ssa-test');
+    const cm = (v: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: ssa-test}\ndata: {v: "${v}"}\n`;
+    expect(await k('apply', '--server-side', '-f', await manifest('ssa1.yaml', cm('1')))).toContain('configmap/ssa serverside-applied');
+    expect(await k('apply', '--server-side', '-f', await manifest('ssa2.yaml', cm('2')))).toContain('configmap/ssa serverside-applied');
+    expect(await k('get', 'cm', 'ssa', '-n', 'ssa-test', '-o', 'jsonpath={.data.v}')).toBe('2');
+  });
+
   it('gets tables, wide tables, yaml, json, by label, by field and across namespaces', async () => {
     await k('apply', '-f', await manifest('get-ns.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: get-test}\n'));
     await k('apply', '-f', await manifest('get.yaml', app('get-test', 'nginx:1.25', 2, '{name: A, value: "1"}')));
