@@ -68,6 +68,14 @@ function immutableSelector(obj: KubeObject, old: KubeObject): StatusCause[] {
 const images = (o: KubeObject): string => objects(at(o, 'spec', 'template', 'spec', 'containers')).map((c) => str(c.image) ?? '').join(',');
 const containerNames = (o: KubeObject): string => objects(at(o, 'spec', 'template', 'spec', 'containers')).map((c) => str(c.name) ?? '').join(',');
 
+/** AGE, then what -o wide adds for every workload: its containers, images and selector. */
+const workloadTail: NonNullable<ResourceDef['columns']> = [
+  { name: 'Age', type: 'string', cell: (o, now) => ageOf(o, now) },
+  { name: 'Containers', type: 'string', priority: 1, cell: (o) => containerNames(o) },
+  { name: 'Images', type: 'string', priority: 1, cell: (o) => images(o) },
+  { name: 'Selector', type: 'string', priority: 1, cell: (o) => selectorString(at(o, 'spec', 'selector')) },
+];
+
 export const deployments: ResourceDef = {
   group: 'apps', version: 'v1', kind: 'Deployment', listKind: 'DeploymentList', resource: 'deployments', singular: 'deployment',
   namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'], scale: scaleOf, patchSchema: deploymentPatchSchema,
@@ -92,10 +100,7 @@ export const deployments: ResourceDef = {
     { name: 'Ready', type: 'string', cell: (o) => `${num(at(o, 'status', 'readyReplicas')) ?? 0}/${num(at(o, 'spec', 'replicas')) ?? 0}` },
     { name: 'Up-to-date', type: 'integer', cell: (o) => num(at(o, 'status', 'updatedReplicas')) ?? 0 },
     { name: 'Available', type: 'integer', cell: (o) => num(at(o, 'status', 'availableReplicas')) ?? 0 },
-    { name: 'Age', type: 'string', cell: (o, now) => ageOf(o, now) },
-    { name: 'Containers', type: 'string', priority: 1, cell: containerNames },
-    { name: 'Images', type: 'string', priority: 1, cell: images },
-    { name: 'Selector', type: 'string', priority: 1, cell: (o) => selectorString(at(o, 'spec', 'selector')) },
+    ...workloadTail,
   ],
 };
 
@@ -114,10 +119,7 @@ export const replicasets: ResourceDef = {
     { name: 'Desired', type: 'integer', cell: (o) => num(at(o, 'spec', 'replicas')) ?? 0 },
     { name: 'Current', type: 'integer', cell: (o) => num(at(o, 'status', 'replicas')) ?? 0 },
     { name: 'Ready', type: 'integer', cell: (o) => num(at(o, 'status', 'readyReplicas')) ?? 0 },
-    { name: 'Age', type: 'string', cell: (o, now) => ageOf(o, now) },
-    { name: 'Containers', type: 'string', priority: 1, cell: containerNames },
-    { name: 'Images', type: 'string', priority: 1, cell: images },
-    { name: 'Selector', type: 'string', priority: 1, cell: (o) => selectorString(at(o, 'spec', 'selector')) },
+    ...workloadTail,
   ],
 };
 
