@@ -35,7 +35,7 @@ export class TestKubeCluster {
   readonly ca: KeyPair = createCA('flotilla-test-ca');
   readonly adminToken = newToken();
   /** Tokens of users with no role bound (alice) and of a kubelet (group system:nodes). */
-  readonly tokens = { alice: newToken(), node1: newToken() };
+  readonly tokens = { alice: newToken(), node1: newToken(), scheduler: newToken() };
   /** An undici dispatcher that trusts the cluster CA, for tests' own requests. */
   readonly dispatcher = new Agent({ connect: { ca: this.ca.certPem } });
   private constructor(
@@ -55,6 +55,7 @@ export class TestKubeCluster {
       `${this.adminToken},admin,admin,"system:masters"`,
       `${this.tokens.alice},alice,alice`,
       `${this.tokens.node1},system:node:node-1,node-1,"system:nodes"`,
+      `${this.tokens.scheduler},system:kube-scheduler,kube-scheduler`,
     ];
     await writeFile(path.join(this.home, 'tokens.csv'), `${lines.join('\n')}\n`, { mode: 0o600 });
   }
@@ -173,6 +174,20 @@ export class TestKubeCluster {
       'current-context': this.apiServers[0].name,
     };
     await writeFile(path.join(this.home, 'kubeconfig'), JSON.stringify(cfg));
+  }
+
+  /** Writes a kubeconfig for `token` (all replicas, the first current) and returns its path. */
+  async kubeconfigFor(token: string, name: string): Promise<string> {
+    const file = path.join(this.home, `${name}.kubeconfig`);
+    const ca = Buffer.from(this.ca.certPem).toString('base64');
+    await writeFile(file, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config',
+      clusters: this.apiServers.map((a) => ({ name: a.name, cluster: { server: a.url, 'certificate-authority-data': ca } })),
+      users: [{ name, user: { token } }],
+      contexts: this.apiServers.map((a) => ({ name: a.name, context: { cluster: a.name, user: name } })),
+      'current-context': this.apiServers[0].name,
+    }), { mode: 0o600 });
+    return file;
   }
 
   /** Runs the real kubectl with this cluster's kubeconfig; never throws on a non-zero exit. */

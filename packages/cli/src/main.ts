@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { raftkvCommand } from './raftkv.js';
 import { apiserverCommand } from './apiserver.js';
+import { schedulerCommand } from './scheduler.js';
 import { kvCommand } from './kv.js';
 import { downCommand, upCommand } from './local-cluster.js';
 
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     .exitOverride()
     .addCommand(raftkvCommand())
     .addCommand(apiserverCommand())
+    .addCommand(schedulerCommand())
     .addCommand(upCommand())
     .addCommand(downCommand());
   program.command('kv').description('talk to raftkv like etcdctl (run `flotilla kv --help`)');

@@ -1,0 +1,67 @@
+/**
+ * `flotilla scheduler`: one scheduler replica. Any number may run; a Lease in kube-system picks
+ * the one that schedules, and a standby takes over within about a lease duration (1 s) after the
+ * active one dies. A replica that loses the Lease exits, as kube-scheduler does, so it can never
+ * act on a stale view; its supervisor starts it again as a standby.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Command } from 'commander';
+import { pino } from 'pino';
+
+interface SchedulerFlags {
+  kubeconfig: string;
+  context?: string;
+  name: string;
+  leaderElect: boolean;
+  logLevel: string;
+}
+
+export function schedulerCommand(): Command {
+  return new Command('scheduler')
+    .description('run one scheduler replica (leader-elected through a Lease; run several for HA)')
+    .requiredOption('--kubeconfig <file>', 'credentials and address of the API server')
+    .option('--context <name>', 'kubeconfig context to use (default: its current one)')
+    .option('--name <name>', 'this replica\'s identity in the Lease and in logs', `${hostname()}-${randomBytes(3).toString('hex')}`)
+    .option('--no-leader-elect', 'schedule at once without taking the Lease (a single replica)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .action(async (flags: SchedulerFlags) => {
+      const { KubeClient, LeaderElector, loadKubeconfig } = await import('@flotilla/client');
+      const { Scheduler } = await import('@flotilla/scheduler');
+      const log = pino({ level: flags.logLevel, base: { pid: process.pid, component: 'scheduler', node: flags.name } });
+      const client = new KubeClient({ ...loadKubeconfig(flags.kubeconfig, flags.context), userAgent: 'flotilla-scheduler' });
+      const scheduler = new Scheduler({ client, log: (msg, fields) => log.info(fields ?? {}, msg) });
+      let stopping = false;
+      const exit = async (reason: string, code: number): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ reason }, 'shutting down');
+        setTimeout(() => process.exit(code), 5_000).unref();
+        await elector?.stop().catch(() => undefined);
+        await scheduler.stop().catch(() => undefined);
+        await client.close().catch(() => undefined);
+        process.exit(code);
+      };
+      let elector: InstanceType<typeof LeaderElector> | undefined;
+      if (flags.leaderElect) {
+        elector = new LeaderElector({
+          client,
+          namespace: 'kube-system',
+          name: 'kube-scheduler',
+          identity: flags.name,
+          onStartedLeading: () => {
+            log.info({ leader: flags.name }, 'became the leader; scheduling');
+            scheduler.start().catch((err: Error) => void exit(`could not start: ${err.message}`, 1));
+          },
+          onStoppedLeading: () => void exit('lost the leader Lease', 1),
+          onNewLeader: (id) => log.info({ leader: id }, 'leader is'),
+        });
+        elector.start();
+      } else {
+        await scheduler.start();
+        log.info({}, 'scheduling (no leader election)');
+      }
+      process.on('SIGTERM', () => void exit('SIGTERM', 0));
+      process.on('SIGINT', () => void exit('SIGINT', 0));
+    });
+}
