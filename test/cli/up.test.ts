@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
 import { Agent, request } from 'undici';
 import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
+import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
 let dataDir: string | undefined;
@@ -51,7 +52,7 @@ describe('flotilla up / down', () => {
       apiServers: string[];
       kubeconfig: string;
     };
-    expect(cluster.processes.map((p) => p.role).sort()).toEqual(['apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv']);
+    expect(cluster.processes.map((p) => p.role).sort()).toEqual(['apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv', 'scheduler', 'scheduler', 'scheduler']);
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(true);
     expect(cluster.raftkvEndpoints).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:2379`));
     expect(cluster.apiServers).toEqual([1, 2, 3].map((n) => `https://${prefix}.${n}:6443`));
@@ -74,6 +75,13 @@ describe('flotilla up / down', () => {
         expect(anonymous.statusCode).toBe(401);
         await anonymous.body.dump();
       }
+      // One of the three schedulers holds the Lease.
+      const holder = await waitFor('a scheduler to hold the kube-scheduler Lease', async () => {
+        const res = await request(`${cluster.apiServers[0]}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler`, { dispatcher, headers: { authorization: `Bearer ${kubeconfig.users[0].user.token}` } });
+        const body = (await res.body.json()) as { spec?: { holderIdentity?: string } };
+        return res.statusCode === 200 && body.spec?.holderIdentity ? body.spec.holderIdentity : undefined;
+      }, 20_000);
+      expect(holder).toMatch(/^server-[123]-scheduler$/);
     } finally {
       await dispatcher.close();
     }
@@ -91,7 +99,7 @@ describe('flotilla up / down', () => {
     expect((again as { stderr: string }).stderr).toContain('already running');
 
     const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
-    expect(down.stdout).toContain('stopped 6 processes');
+    expect(down.stdout).toContain('stopped 9 processes');
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(false);
   }, 120_000);
 });

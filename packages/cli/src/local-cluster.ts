@@ -20,7 +20,7 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/f
 
 export interface ClusterProcess {
   name: string;
-  role: 'raftkv' | 'apiserver';
+  role: 'raftkv' | 'apiserver' | 'scheduler';
   pid: number;
   clientURL?: string;
   peerURL?: string;
@@ -117,7 +117,7 @@ function httpsGet(url: string, ca: string): Promise<number> {
  * token-file format). Kept in
  * DATA_DIR/pki with private files mode 0600.
  */
-async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string }> {
+async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string; schedulerToken: string }> {
   const { createCA, issue, newToken, serviceAccountKeyPair } = await import('@flotilla/apiserver');
   const dir = path.join(dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -142,22 +142,27 @@ async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: st
     await writeFile(path.join(dir, 'sa.key'), sa.privateKeyPem, { mode: 0o600 });
     await writeFile(path.join(dir, 'sa.pub'), sa.publicKeyPem);
   }
+  // One token per identity: the admin (system:masters) and each component with its own role.
   const tokens = path.join(dir, 'tokens.csv');
-  let adminToken: string;
-  try {
-    adminToken = (await readFile(tokens, 'utf8')).split(',')[0];
-  } catch {
-    adminToken = newToken();
-    await writeFile(tokens, `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
-  }
-  return { dir, ca, adminToken };
+  const lines = await readFile(tokens, 'utf8').then((t) => t.split('\n').filter(Boolean), () => [] as string[]);
+  const tokenOf = (user: string, line: (token: string) => string): string => {
+    const found = lines.find((l) => l.split(',')[1] === user);
+    if (found) return found.split(',')[0];
+    const token = newToken();
+    lines.push(line(token));
+    return token;
+  };
+  const adminToken = tokenOf('admin', (t) => `${t},admin,admin,"system:masters"`);
+  const schedulerToken = tokenOf('system:kube-scheduler', (t) => `${t},system:kube-scheduler,kube-scheduler`);
+  await writeFile(tokens, `${lines.join('\n')}\n`, { mode: 0o600 });
+  return { dir, ca, adminToken, schedulerToken };
 }
 
 /**
  * An admin kubeconfig with one context per API replica ("flotilla" is the first; "flotilla-2"…
  * reach the others), as JSON, which kubectl reads like YAML.
  */
-function kubeconfig(apiServers: string[], caPem: string, token: string): unknown {
+function kubeconfig(apiServers: string[], caPem: string, token: string, user = 'flotilla-admin', current = 0): unknown {
   const names = apiServers.map((_, i) => (i === 0 ? 'flotilla' : `flotilla-${i + 1}`));
   const caData = Buffer.from(caPem).toString('base64');
   return {
@@ -165,9 +170,9 @@ function kubeconfig(apiServers: string[], caPem: string, token: string): unknown
     kind: 'Config',
     preferences: {},
     clusters: apiServers.map((server, i) => ({ name: names[i], cluster: { server, 'certificate-authority-data': caData } })),
-    users: [{ name: 'flotilla-admin', user: { token } }],
-    contexts: names.map((name) => ({ name, context: { cluster: name, user: 'flotilla-admin', namespace: 'default' } })),
-    'current-context': 'flotilla',
+    users: [{ name: user, user: { token } }],
+    contexts: names.map((name) => ({ name, context: { cluster: name, user, namespace: 'default' } })),
+    'current-context': names[current],
   };
 }
 
@@ -200,7 +205,7 @@ interface UpOptions {
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local HA cluster (per server node: a raftkv member and an API server) and wait until it serves')
+    .description('start a local HA cluster (per server node: a raftkv member, an API server and a scheduler) and wait until it serves')
     .option('--data-dir <dir>', 'where the cluster keeps its state and logs', '.flotilla')
     .option('--detach', 'start in the background and exit once the cluster serves', false)
     .option('--servers <n>', 'number of server nodes', servers, 3)
@@ -275,6 +280,22 @@ async function up(opts: UpOptions): Promise<number> {
     await waitForApiServers(apiServers, pki.ca.certPem, 30_000);
     await writeJsonAtomic(cluster.kubeconfig, kubeconfig(apiServers, pki.ca.certPem, pki.adminToken));
     process.stdout.write(`apiserver: ${apiServers.length} replicas serving at ${apiServers.join(',')}\n`);
+    // A scheduler replica per server node, talking to its own node's API server; one schedules.
+    for (const [i, n] of nodes.entries()) {
+      const cfg = path.join(pki.dir, `scheduler-${n.name}.kubeconfig`);
+      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.schedulerToken, 'system:kube-scheduler', i));
+      const logFile = path.join(dataDir, n.name, 'scheduler.log');
+      const log = await open(logFile, 'a');
+      const child = spawn(process.execPath, [BIN, 'scheduler', '--kubeconfig', cfg, '--name', `${n.name}-scheduler`], {
+        detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
+      });
+      await log.close();
+      if (child.pid === undefined) throw new Error(`could not start the scheduler for ${n.name}`);
+      if (opts.detach) child.unref();
+      processes.push({ name: `${n.name}-scheduler`, role: 'scheduler', pid: child.pid, logFile });
+    }
+    await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
+    process.stdout.write(`scheduler: ${nodes.length} replicas, one active through the kube-system/kube-scheduler Lease\n`);
     process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
