@@ -5,3 +5,4 @@
 export { ProcessRuntime } from './runtime/process-runtime.js';
 export { RuntimeError } from './runtime/runtime.js';
 export type { ContainerRecord, ContainerRuntime, ContainerSpec, ContainerState, LogOptions } from './runtime/runtime.js';
+export { syncPod, KUBERNETES_BACKOFF, type BackoffPolicy, type SyncAction, type SyncResult } from './pod-sync.js';

@@ -27,6 +27,8 @@ export interface ContainerSpec {
   workingDir?: string;
   /** The restart count this start is (0 for the first). */
   attempt: number;
+  /** An init container: runs to completion before the pod's other containers start. */
+  init?: boolean;
   /** Default SIGTERM. */
   stopSignal?: NodeJS.Signals;
 }
