@@ -1157,12 +1157,15 @@ export class RaftKvServer implements RaftKvApi {
 
   private async transferLeadership(): Promise<void> {
     const st = this.node.status();
+    // Heard from lately, or at least connected: recentActive alone is cleared at every
+    // check-quorum round, and a SIGTERM landing just after one would find no one to hand over to.
+    const connected = new Set(this.transport.connectedPeers());
     let best: number | undefined;
     let bestMatch = -1;
     for (const v of st.confState.voters) {
       if (v === this.id) continue;
       const pr = st.progress.get(v);
-      if (pr && pr.recentActive && pr.match > bestMatch) {
+      if (pr && (pr.recentActive || connected.has(v)) && pr.match > bestMatch) {
         best = v;
         bestMatch = pr.match;
       }
