@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
 import type { UserInfo } from './authn.js';
-import { authorizeNode, nodeNameOf, referencedBy } from './node-authorizer.js';
+import { authorizeNode, nodeAdmission, nodeNameOf, referencedBy } from './node-authorizer.js';
 import type { Attributes } from './rbac.js';
 
 const kubelet = (node: string): UserInfo => ({ name: `system:node:${node}`, groups: ['system:nodes', 'system:authenticated'] });
@@ -56,5 +56,17 @@ describe('node authorizer', () => {
   ];
   it.each(cases)('a kubelet %s', (_n, attrs, allowed) => {
     expect(authorizeNode(kubelet('n1'), attrs, onNode)?.allowed).toBe(allowed);
+  });
+});
+
+describe('node admission', () => {
+  it('lets a kubelet create only its own Node and node Lease', () => {
+    const nodes = { group: '', resource: 'nodes' };
+    const leases = { group: 'coordination.k8s.io', resource: 'leases' };
+    expect(nodeAdmission(kubelet('n1'), nodes, undefined, { metadata: { name: 'n1' } })).toBeUndefined();
+    expect(nodeAdmission(kubelet('n1'), nodes, undefined, { metadata: { name: 'n2' } })).toContain('may only register itself');
+    expect(nodeAdmission(kubelet('n1'), leases, 'kube-node-lease', { metadata: { name: 'n1' } })).toBeUndefined();
+    expect(nodeAdmission(kubelet('n1'), leases, 'kube-node-lease', { metadata: { name: 'n2' } })).toContain('its own node Lease');
+    expect(nodeAdmission({ name: 'alice', groups: [] }, nodes, undefined, { metadata: { name: 'n2' } })).toBeUndefined();
   });
 });

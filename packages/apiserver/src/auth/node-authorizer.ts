@@ -54,6 +54,19 @@ export function referencedBy(pods: readonly KubeObject[], resource: 'secrets' | 
 }
 
 /**
+ * What authorization cannot see because it lies in the body (NodeRestriction, in Kubernetes):
+ * a kubelet may create only its own Node and its own node Lease. Undefined when allowed.
+ */
+export function nodeAdmission(user: UserInfo, resource: { group: string; resource: string }, namespace: string | undefined, body: unknown): string | undefined {
+  const node = nodeNameOf(user);
+  if (node === undefined) return undefined;
+  const name = isObject(body) && isObject(body.metadata) ? body.metadata.name : undefined;
+  if (resource.group === '' && resource.resource === 'nodes' && name !== node) return `node "${node}" may only register itself, not ${JSON.stringify(name)}`;
+  if (resource.group === 'coordination.k8s.io' && resource.resource === 'leases' && namespace === 'kube-node-lease' && name !== node) return `node "${node}" may only create its own node Lease`;
+  return undefined;
+}
+
+/**
  * The decision for a kubelet, or undefined when the caller is not one (RBAC decides alone).
  * `podsOnNode(namespace?)` lists the pods bound to the caller's node.
  */
@@ -68,6 +81,8 @@ export function authorizeNode(user: UserInfo, a: Attributes, podsOnNode: (node: 
   if (a.group === '' && a.resource === 'nodes') {
     if (read) return allow('nodes are readable');
     if (a.name === node && ['create', 'update', 'patch'].includes(a.verb)) return allow('its own Node');
+    // A POST names no object in the URL: the name in the body is checked on admission (nodeAdmission).
+    if (a.verb === 'create' && a.name === undefined && !a.subresource) return allow('registering a Node (its own, checked on admission)');
     return deny('may change only its own Node');
   }
   if (a.group === 'coordination.k8s.io' && a.resource === 'leases') {

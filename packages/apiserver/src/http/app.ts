@@ -25,6 +25,7 @@ import {
 import type { Logger } from 'pino';
 import { ANONYMOUS, type Authenticator, type UserInfo } from '../auth/authn.js';
 import { forbiddenMessage, type Attributes, type Decision } from '../auth/rbac.js';
+import { nodeAdmission } from '../auth/node-authorizer.js';
 import { DEFAULT_AUDIENCE, type TokenIssuer } from '../auth/service-account-tokens.js';
 import { applyPatch, PATCH_CONTENT_TYPES } from '../rest/patch.js';
 import { decodeKubernetesProtobuf, isProtobufError } from '../protobuf/index.js';
@@ -327,6 +328,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           await rs.bind(namespace as string, t.name as string, req.body);
           return reply.code(201).send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
         }
+        const refused = req.user ? nodeAdmission(req.user, def, namespace, req.body) : undefined;
+        if (refused) throw new ApiError(403, 'Forbidden', `${def.resource} is forbidden: ${refused}`);
         const obj = await rs.create(namespace, req.body, { dryRun });
         return reply.code(201).send(obj);
       }
