@@ -7,3 +7,4 @@ export { RuntimeError } from './runtime/runtime.js';
 export type { ContainerRecord, ContainerRuntime, ContainerSpec, ContainerState, LogOptions } from './runtime/runtime.js';
 export { syncPod, KUBERNETES_BACKOFF, type BackoffPolicy, type SyncAction, type SyncResult } from './pod-sync.js';
 export { NodeAgent, nodeCapacity, nodeStatus, KUBELET_VERSION, type NodeConfig } from './node-agent.js';
+export { Kubelet, type KubeletOptions } from './kubelet.js';

@@ -1,0 +1,200 @@
+/**
+ * The kubelet's pod workers: the pods bound to this node (an informer with a spec.nodeName
+ * field selector) are each synced by syncPod — the pure decision — whose actions are applied
+ * through the container runtime, and whose status is written back to the API. Containers the
+ * API no longer knows are stopped and removed; a restarted kubelet adopts the containers the
+ * runtime still holds, so nothing runs twice and nothing is left behind.
+ */
+import { isObject, isNotFound, type KubeObject } from '@flotilla/api';
+import { Informer, keyOf, resources, WorkQueue, type KubeClient } from '@flotilla/client';
+import { KUBERNETES_BACKOFF, syncPod, type BackoffPolicy } from './pod-sync.js';
+import type { ContainerRecord, ContainerRuntime, ContainerSpec } from './runtime/runtime.js';
+import { RuntimeError } from './runtime/runtime.js';
+
+export interface KubeletOptions {
+  client: KubeClient;
+  runtime: ContainerRuntime;
+  nodeName: string;
+  /** The node's IP: reported as hostIP, and as the pods' IP (they share the host network). */
+  nodeIP: string;
+  backoff?: BackoffPolicy;
+  /** How often every pod is synced even without an event (to notice exited containers), ms. */
+  resyncMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type Json = Record<string, unknown>;
+
+export class Kubelet {
+  readonly pods: Informer;
+  private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 10_000, name: 'kubelet' });
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** Start errors per container, reported as waiting reasons until the next start succeeds. */
+  private readonly startErrors = new Map<string, { reason: string; message: string }>();
+
+  constructor(private readonly o: KubeletOptions) {
+    this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
+    const enqueue = (p: KubeObject): void => this.queue.add(keyOf(p));
+    this.pods.on({ add: enqueue, update: (_o, p) => enqueue(p), delete: enqueue });
+  }
+
+  async start(): Promise<void> {
+    await this.pods.start();
+    this.running = this.queue.run((key) => this.sync(key), 2, (key, err) => this.o.log?.('pod sync failed; will retry', { pod: key, err: String(err) }));
+    this.timer = setInterval(() => {
+      for (const p of this.pods.list()) this.queue.add(keyOf(p));
+      void this.collectOrphans().catch(() => undefined);
+    }, this.o.resyncMs ?? 1_000);
+    await this.collectOrphans();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.queue.shutDown();
+    await this.pods.stop();
+    await this.running;
+  }
+
+  /** Containers whose pod the API no longer has (deleted without us, or by force): stopped and removed. */
+  private async collectOrphans(): Promise<void> {
+    const known = new Set(this.pods.list().map((p) => p.metadata.uid));
+    for (const r of await this.o.runtime.list()) {
+      if (!known.has(r.spec.podUid)) {
+        await this.o.runtime.stop(r.id, 2_000);
+        await this.o.runtime.remove(r.id);
+      }
+    }
+  }
+
+  private async sync(key: string): Promise<void> {
+    const [namespace, name] = key.split('/');
+    const pod = this.pods.get(name, namespace);
+    if (!pod) return; // gone from the API: collectOrphans stops what is left
+    const uid = pod.metadata.uid ?? '';
+    const records = (await this.o.runtime.list()).filter((r) => r.spec.podUid === uid);
+    const now = Date.now();
+    const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF);
+    for (const a of result.actions) {
+      switch (a.kind) {
+        case 'start': {
+          const id = `${uid}/${a.container}`;
+          try {
+            await this.o.runtime.start(await this.containerSpec(pod, a.container, a.init, a.attempt));
+            this.startErrors.delete(id);
+          } catch (err) {
+            if (!(err instanceof RuntimeError)) throw err;
+            this.startErrors.set(id, { reason: err.reason, message: err.message });
+            this.queue.addAfter(key, 1_000);
+          }
+          break;
+        }
+        case 'stop':
+          await this.o.runtime.stop(a.id, a.graceMs);
+          this.queue.add(key);
+          break;
+        case 'remove':
+          await this.o.runtime.remove(a.id);
+          break;
+        case 'deletePod':
+          await this.o.client.delete(resources.pods, name, { namespace, gracePeriodSeconds: 0, preconditions: { uid } }).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+          for (const r of records) await this.o.runtime.remove(r.id);
+          return;
+      }
+    }
+    if (result.wakeAt !== undefined) this.queue.addAfter(key, Math.max(0, result.wakeAt - now));
+    await this.writeStatus(pod, result.status, records);
+  }
+
+  private async writeStatus(pod: KubeObject, status: Json, records: readonly ContainerRecord[]): Promise<void> {
+    const uid = pod.metadata.uid ?? '';
+    for (const list of [status.containerStatuses, status.initContainerStatuses]) {
+      for (const c of Array.isArray(list) ? list.filter(isObject) : []) {
+        const err = this.startErrors.get(`${uid}/${String(c.name)}`);
+        if (err) c.state = { waiting: { reason: err.reason, message: err.message } };
+        const current = records.filter((r) => r.spec.name === c.name).at(-1);
+        if (current) c.containerID = `${this.o.runtime.name}://${current.id}`;
+      }
+    }
+    const full: Json = { ...status, hostIP: this.o.nodeIP, podIP: this.o.nodeIP, podIPs: [{ ip: this.o.nodeIP }], qosClass: 'BestEffort' };
+    const was = isObject(pod.status) ? pod.status : {};
+    // Conditions keep their transition times unless their status changed.
+    const before = new Map((Array.isArray(was.conditions) ? was.conditions.filter(isObject) : []).map((c) => [c.type, c]));
+    full.conditions = (status.conditions as Json[]).map((c) => {
+      const b = before.get(c.type);
+      return b && b.status === c.status ? { ...c, lastTransitionTime: b.lastTransitionTime } : c;
+    });
+    const strip = (s: Json): string => JSON.stringify({ ...s, conditions: undefined, startTime: undefined });
+    if (strip(full) === strip(was) && JSON.stringify(full.conditions) === JSON.stringify(was.conditions)) return;
+    await this.o.client.patch(resources.pods, pod.metadata.name ?? '', { status: full }, 'merge', { namespace: pod.metadata.namespace, subresource: 'status' }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  /** A container's command, args and environment, as Kubernetes resolves them. */
+  private async containerSpec(pod: KubeObject, name: string, init: boolean, attempt: number): Promise<ContainerSpec> {
+    const spec = isObject(pod.spec) ? pod.spec : {};
+    const list = Array.isArray(init ? spec.initContainers : spec.containers) ? ((init ? spec.initContainers : spec.containers) as unknown[]).filter(isObject) : [];
+    const c = list.find((x) => x.name === name) ?? {};
+    const ns = pod.metadata.namespace ?? 'default';
+    const env: Record<string, string> = {};
+    for (const from of Array.isArray(c.envFrom) ? c.envFrom.filter(isObject) : []) {
+      const prefix = typeof from.prefix === 'string' ? from.prefix : '';
+      if (isObject(from.configMapRef)) Object.assign(env, prefixed(prefix, await this.data('configmaps', ns, String(from.configMapRef.name))));
+      if (isObject(from.secretRef)) Object.assign(env, prefixed(prefix, await this.data('secrets', ns, String(from.secretRef.name))));
+    }
+    for (const e of Array.isArray(c.env) ? c.env.filter(isObject) : []) {
+      const key = String(e.name);
+      if (typeof e.value === 'string') env[key] = e.value;
+      else if (isObject(e.valueFrom)) {
+        const vf = e.valueFrom;
+        if (isObject(vf.fieldRef)) env[key] = this.downward(pod, String(vf.fieldRef.fieldPath));
+        else if (isObject(vf.configMapKeyRef)) env[key] = (await this.data('configmaps', ns, String(vf.configMapKeyRef.name)))[String(vf.configMapKeyRef.key)] ?? '';
+        else if (isObject(vf.secretKeyRef)) env[key] = (await this.data('secrets', ns, String(vf.secretKeyRef.name)))[String(vf.secretKeyRef.key)] ?? '';
+      }
+    }
+    const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
+    const out: ContainerSpec = {
+      podUid: pod.metadata.uid ?? '', podNamespace: ns, podName: pod.metadata.name ?? '',
+      name, image: String(c.image ?? ''), attempt, init, env,
+    };
+    const command = strings(c.command);
+    const args = strings(c.args);
+    if (command) out.command = command;
+    if (args) out.args = args;
+    if (typeof c.workingDir === 'string') out.workingDir = c.workingDir;
+    return out;
+  }
+
+  private downward(pod: KubeObject, path: string): string {
+    switch (path) {
+      case 'metadata.name': return pod.metadata.name ?? '';
+      case 'metadata.namespace': return pod.metadata.namespace ?? '';
+      case 'metadata.uid': return pod.metadata.uid ?? '';
+      case 'spec.nodeName': return this.o.nodeName;
+      case 'status.podIP': case 'status.hostIP': return this.o.nodeIP;
+      default: return '';
+    }
+  }
+
+  /** A ConfigMap's data, or a Secret's decoded; a missing one fails the start (CreateContainerConfigError). */
+  private async data(kind: 'configmaps' | 'secrets', namespace: string, name: string): Promise<Record<string, string>> {
+    let obj: KubeObject;
+    try {
+      obj = await this.o.client.get(kind === 'secrets' ? resources.secrets : resources.configmaps, name, namespace);
+    } catch (err) {
+      if (isNotFound(err)) throw new RuntimeError('CreateContainerError', `${kind === 'secrets' ? 'secret' : 'configmap'} "${name}" not found`);
+      throw err;
+    }
+    const data = isObject(obj.data) ? obj.data : {};
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(data)) if (typeof v === 'string') out[k] = kind === 'secrets' ? Buffer.from(v, 'base64').toString('utf8') : v;
+    return out;
+  }
+}
+
+function prefixed(prefix: string, data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [`${prefix}${k}`, v]));
+}
