@@ -3,7 +3,7 @@
  * loopback addresses and exits once it serves; `flotilla down` stops every process it started.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,8 +29,16 @@ afterEach(async () => {
   if (!dataDir) return;
   // Whatever happened, stop what the cluster file says was started, by PID.
   try {
-    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number }[] };
+    const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number; root?: string }[] };
     for (const p of cluster.processes) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+    // And the containers the agents started (their process groups, recorded under each root).
+    for (const p of cluster.processes) {
+      if (!p.root) continue;
+      for (const id of await readdir(path.join(p.root, 'containers')).catch(() => [] as string[])) {
+        const rec = await readFile(path.join(p.root, 'containers', id, 'pid.json'), 'utf8').catch(() => undefined);
+        if (rec && alive((JSON.parse(rec) as { pid: number }).pid)) process.kill(-(JSON.parse(rec) as { pid: number }).pid, 'SIGKILL');
+      }
+    }
   } catch {
     // no cluster file
   }
@@ -52,7 +60,8 @@ describe('flotilla up / down', () => {
       apiServers: string[];
       kubeconfig: string;
     };
-    expect(cluster.processes.map((p) => p.role).sort()).toEqual(['apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv', 'scheduler', 'scheduler', 'scheduler']);
+    expect(up.stdout).toContain('agent-1');
+    expect(cluster.processes.map((p) => p.role).sort()).toEqual(['agent', 'agent', 'apiserver', 'apiserver', 'apiserver', 'raftkv', 'raftkv', 'raftkv', 'scheduler', 'scheduler', 'scheduler']);
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(true);
     expect(cluster.raftkvEndpoints).toEqual([1, 2, 3].map((n) => `http://${prefix}.${n}:2379`));
     expect(cluster.apiServers).toEqual([1, 2, 3].map((n) => `https://${prefix}.${n}:6443`));
@@ -82,6 +91,21 @@ describe('flotilla up / down', () => {
         return res.statusCode === 200 && body.spec?.holderIdentity ? body.spec.holderIdentity : undefined;
       }, 20_000);
       expect(holder).toMatch(/^server-[123]-scheduler$/);
+
+      // The whole path: a pod is scheduled onto an agent, whose kubelet runs it.
+      const auth = { authorization: `Bearer ${kubeconfig.users[0].user.token}`, 'content-type': 'application/json' };
+      const created = await request(`${cluster.apiServers[0]}/api/v1/namespaces/default/pods`, {
+        method: 'POST', dispatcher, headers: auth,
+        body: JSON.stringify({ metadata: { name: 'smoke' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['/bin/sh', '-c', 'while true; do sleep 0.1; done'] }] } }),
+      });
+      expect(created.statusCode).toBe(201);
+      await created.body.dump();
+      const running = await waitFor('the pod to run on an agent', async () => {
+        const res = await request(`${cluster.apiServers[1]}/api/v1/namespaces/default/pods/smoke`, { dispatcher, headers: auth });
+        const pod = (await res.body.json()) as { spec: { nodeName?: string }; status?: { phase?: string } };
+        return pod.status?.phase === 'Running' ? pod : undefined;
+      }, 30_000);
+      expect(running.spec.nodeName).toMatch(/^agent-[12]$/);
     } finally {
       await dispatcher.close();
     }
@@ -99,7 +123,7 @@ describe('flotilla up / down', () => {
     expect((again as { stderr: string }).stderr).toContain('already running');
 
     const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
-    expect(down.stdout).toContain('stopped 9 processes');
+    expect(down.stdout).toContain('stopped 11 processes and 1 container');
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(false);
   }, 120_000);
 });

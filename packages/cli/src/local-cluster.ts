@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -20,7 +20,9 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/f
 
 export interface ClusterProcess {
   name: string;
-  role: 'raftkv' | 'apiserver' | 'scheduler';
+  role: 'raftkv' | 'apiserver' | 'scheduler' | 'agent';
+  /** For agents: where their containers live (down stops those too). */
+  root?: string;
   pid: number;
   clientURL?: string;
   peerURL?: string;
@@ -117,7 +119,7 @@ function httpsGet(url: string, ca: string): Promise<number> {
  * token-file format). Kept in
  * DATA_DIR/pki with private files mode 0600.
  */
-async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string; schedulerToken: string }> {
+async function clusterPki(dataDir: string, nodeIps: string[], agents: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string; schedulerToken: string; nodeTokens: Map<string, string> }> {
   const { createCA, issue, newToken, serviceAccountKeyPair } = await import('@flotilla/apiserver');
   const dir = path.join(dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -154,8 +156,9 @@ async function clusterPki(dataDir: string, nodeIps: string[]): Promise<{ dir: st
   };
   const adminToken = tokenOf('admin', (t) => `${t},admin,admin,"system:masters"`);
   const schedulerToken = tokenOf('system:kube-scheduler', (t) => `${t},system:kube-scheduler,kube-scheduler`);
+  const nodeTokens = new Map(agents.map((a) => [a, tokenOf(`system:node:${a}`, (t) => `${t},system:node:${a},${a},"system:nodes"`)]));
   await writeFile(tokens, `${lines.join('\n')}\n`, { mode: 0o600 });
-  return { dir, ca, adminToken, schedulerToken };
+  return { dir, ca, adminToken, schedulerToken, nodeTokens };
 }
 
 /**
@@ -200,15 +203,23 @@ interface UpOptions {
   dataDir: string;
   detach: boolean;
   servers: number;
+  agents: number;
+  runtime: string;
   ipPrefix: string;
 }
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local HA cluster (per server node: a raftkv member, an API server and a scheduler) and wait until it serves')
+    .description('start a local HA cluster (per server node: a raftkv member, an API server and a scheduler; plus worker nodes) and wait until it serves')
     .option('--data-dir <dir>', 'where the cluster keeps its state and logs', '.flotilla')
     .option('--detach', 'start in the background and exit once the cluster serves', false)
     .option('--servers <n>', 'number of server nodes', servers, 3)
+    .option('--agents <n>', 'number of worker nodes (kubelets)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 50) throw new InvalidArgumentError('must be 0..50');
+      return n;
+    }, 2)
+    .option('--runtime <name>', 'container runtime of the agents: process', 'process')
     .option('--ip-prefix <prefix>', 'loopback prefix; node N listens on PREFIX.N', '127.0.1')
     .action(async (opts: UpOptions) => {
       process.exitCode = await up(opts);
@@ -252,7 +263,8 @@ async function up(opts: UpOptions): Promise<number> {
     const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
     process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
     // One API replica per server node, each able to reach every raftkv member (its own first).
-    const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname));
+    const agents = Array.from({ length: opts.agents }, (_, i) => ({ name: `agent-${i + 1}`, ip: `${opts.ipPrefix}.${opts.servers + i + 1}` }));
+    const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname), agents.map((a) => a.name));
     const apiServers: string[] = [];
     for (const n of nodes) {
       const ip = new URL(n.clientURL).hostname;
@@ -296,6 +308,28 @@ async function up(opts: UpOptions): Promise<number> {
     }
     await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
     process.stdout.write(`scheduler: ${nodes.length} replicas, one active through the kube-system/kube-scheduler Lease\n`);
+    // Worker nodes: a kubelet each, with the node's own identity, on its own loopback address.
+    for (const [i, a] of agents.entries()) {
+      const dir = path.join(dataDir, a.name);
+      await mkdir(dir, { recursive: true });
+      const cfg = path.join(pki.dir, `${a.name}.kubeconfig`);
+      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.nodeTokens.get(a.name) as string, `system:node:${a.name}`, i % apiServers.length));
+      const logFile = path.join(dir, 'agent.log');
+      const log = await open(logFile, 'a');
+      const root = path.join(dir, 'containers');
+      const child = spawn(process.execPath, [BIN, 'agent', '--kubeconfig', cfg, '--node-name', a.name, '--node-ip', a.ip, '--root', root, '--runtime', opts.runtime], {
+        detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
+      });
+      await log.close();
+      if (child.pid === undefined) throw new Error(`could not start ${a.name}`);
+      if (opts.detach) child.unref();
+      processes.push({ name: a.name, role: 'agent', pid: child.pid, logFile, root });
+    }
+    await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
+    if (agents.length > 0) {
+      await waitForNodesReady(apiServers[0], pki.ca.certPem, pki.adminToken, agents.map((a) => a.name), 30_000);
+      process.stdout.write(`agents: ${agents.map((a) => `${a.name} (${a.ip})`).join(', ')} Ready (${opts.runtime} runtime)\n`);
+    }
     process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -318,6 +352,56 @@ async function up(opts: UpOptions): Promise<number> {
   return 0;
 }
 
+/** Waits until the API reports every named node Ready (their kubelets registered and report). */
+async function waitForNodesReady(api: string, ca: string, token: string, names: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const name of names) {
+    for (;;) {
+      const ready = await new Promise<boolean>((resolve) => {
+        const req = httpsRequest(`${api}/api/v1/nodes/${name}`, { ca, timeout: 2_000, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => {
+            try {
+              const conds = (JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
+              resolve(conds.some((c) => c.type === 'Ready' && c.status === 'True'));
+            } catch {
+              resolve(false);
+            }
+          });
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(false));
+        req.end();
+      });
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`node ${name} did not become Ready within ${timeoutMs} ms; see its agent.log in the data dir`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** The container processes an agent started (its process runtime records each group's PID). */
+async function containerGroups(root: string): Promise<number[]> {
+  const out: number[] = [];
+  const dir = path.join(root, 'containers');
+  let ids: string[] = [];
+  try {
+    ids = await readdir(dir);
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    try {
+      const { pid } = JSON.parse(await readFile(path.join(dir, id, 'pid.json'), 'utf8')) as { pid: number };
+      await readFile(path.join(dir, id, 'exit.json')).then(() => undefined, () => out.push(pid));
+    } catch {
+      // never started
+    }
+  }
+  return out;
+}
+
 /** SIGTERM each recorded PID, wait for it to exit, SIGKILL what is left after the grace period. */
 export async function stopProcesses(processes: readonly ClusterProcess[], graceMs: number): Promise<void> {
   for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
@@ -338,6 +422,19 @@ export function downCommand(): Command {
         return;
       }
       await stopProcesses(cluster.processes, 15_000);
-      process.stdout.write(`stopped ${cluster.processes.length} processes\n`);
+      // Containers outlive their agent (a restarted agent adopts them); a cluster going down takes them along.
+      let containers = 0;
+      for (const p of cluster.processes) {
+        if (p.role !== 'agent' || !p.root) continue;
+        for (const pid of await containerGroups(p.root)) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+            containers++;
+          } catch {
+            // already gone
+          }
+        }
+      }
+      process.stdout.write(`stopped ${cluster.processes.length} processes${containers ? ` and ${containers} container${containers === 1 ? '' : 's'}` : ''}\n`);
     });
 }

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { raftkvCommand } from './raftkv.js';
 import { apiserverCommand } from './apiserver.js';
 import { schedulerCommand } from './scheduler.js';
+import { agentCommand } from './agent.js';
 import { kvCommand } from './kv.js';
 import { downCommand, upCommand } from './local-cluster.js';
 
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     .addCommand(raftkvCommand())
     .addCommand(apiserverCommand())
     .addCommand(schedulerCommand())
+    .addCommand(agentCommand())
     .addCommand(upCommand())
     .addCommand(downCommand());
   program.command('kv').description('talk to raftkv like etcdctl (run `flotilla kv --help`)');
