@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, Pool, request } from 'undici';
 import { createCA, issue, newToken } from '@flotilla/apiserver';
 import { LocalCluster } from '../lib/cluster.js';
+import { envNumber } from '../lib/env.js';
 import { freePorts, rssKiB, Supervisor, type ManagedProcess } from '../lib/proc.js';
 import { raftkvKind } from '../lib/raftkv.js';
 import { percentile, sleep, sortNumbers } from '../lib/stats.js';
@@ -26,13 +27,7 @@ import { fmtMiB, fmtMs, fmtOps, printTable } from '../lib/table.js';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = join(repoRoot, 'packages/cli/bin/flotilla.js');
 
-function envInt(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: expected a positive integer`);
-  return n;
-}
+const envInt = (name: string, def: number): number => envNumber(name, def, { integer: true });
 
 const cfg = {
   pods: envInt('BENCH_PODS', 10_000),

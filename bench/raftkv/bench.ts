@@ -27,6 +27,7 @@ import { LocalCluster, type ClusterKind, type Member } from '../lib/cluster.js';
 import { ensureEtcd, etcdKind, etcdVersion } from '../lib/etcd.js';
 import { b64, findLeader, putRequest, rangeRequest } from '../lib/etcdv3.js';
 import { FailoverWriter } from '../lib/failover.js';
+import { envNumber } from '../lib/env.js';
 import { fsyncLatency } from '../lib/machine.js';
 import { formatErrorKinds, postJson, runClosedLoop, type LoadResult } from '../lib/load.js';
 import { commandOutput, Supervisor } from '../lib/proc.js';
@@ -35,14 +36,6 @@ import { median, sleep } from '../lib/stats.js';
 import { fmtMiB, fmtMs, fmtOps, fmtRatio, printTable } from '../lib/table.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-function envNumber(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
-  return n;
-}
 
 const cfg = {
   seconds: envNumber('BENCH_SECONDS', 10),

@@ -91,6 +91,21 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
   };
   const running = records.filter((r) => r.status.state === 'running');
 
+  /** An exited container to run again: now if its back-off is over, else CrashLoopBackOff until then. */
+  const restartAfterBackoff = (name: string, init: boolean, runs: ContainerRecord[], st: Json): void => {
+    const last = runs[runs.length - 1];
+    if (last.status.state !== 'exited') return;
+    const finished = Date.parse(last.status.finishedAt);
+    const readyAt = finished + backoffFor(runs, policy);
+    if (now >= readyAt) {
+      actions.push({ kind: 'start', container: name, init, attempt: runs.length });
+      return;
+    }
+    st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((readyAt - finished) / 1000)}s restarting failed container=${name} pod=${pod.metadata.name ?? ''}` } };
+    st.lastState = stateOf(last);
+    wake(readyAt);
+  };
+
   // Deletion: stop everything within the grace period; once nothing runs, the pod may go.
   if (pod.metadata.deletionTimestamp) {
     const grace = (pod.metadata.deletionGracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30)) * 1000;
@@ -123,15 +138,7 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
       st.state = stateOf(last);
       initDone = false;
       if (restartPolicy === 'Never') initFailedForGood = true;
-      else if (!deleting) {
-        const readyAt = Date.parse(last.status.finishedAt) + backoffFor(runs, policy);
-        if (now >= readyAt) actions.push({ kind: 'start', container: name, init: true, attempt: runs.length });
-        else {
-          st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((readyAt - Date.parse(last.status.finishedAt)) / 1000)}s restarting failed container=${name} pod=${pod.metadata.name ?? ''}` } };
-          st.lastState = stateOf(last);
-          wake(readyAt);
-        }
-      }
+      else if (!deleting) restartAfterBackoff(name, true, runs, st);
     } else {
       st.state = stateOf(last);
     }
@@ -155,15 +162,8 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
       st.ready = !deleting;
       st.started = true;
     } else if (shouldRestart(restartPolicy, last) && !deleting) {
-      const readyAt = Date.parse(last.status.finishedAt) + backoffFor(runs, policy);
-      if (now >= readyAt) {
-        actions.push({ kind: 'start', container: name, init: false, attempt: runs.length });
-        st.state = stateOf(last);
-      } else {
-        st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((readyAt - Date.parse(last.status.finishedAt)) / 1000)}s restarting failed container=${name} pod=${pod.metadata.name ?? ''}` } };
-        st.lastState = stateOf(last);
-        wake(readyAt);
-      }
+      st.state = stateOf(last);
+      restartAfterBackoff(name, false, runs, st);
     } else {
       st.state = stateOf(last);
     }
