@@ -96,7 +96,7 @@ describe('flotilla up / down', () => {
       const auth = { authorization: `Bearer ${kubeconfig.users[0].user.token}`, 'content-type': 'application/json' };
       const created = await request(`${cluster.apiServers[0]}/api/v1/namespaces/default/pods`, {
         method: 'POST', dispatcher, headers: auth,
-        body: JSON.stringify({ metadata: { name: 'smoke' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['/bin/sh', '-c', 'while true; do sleep 0.1; done'] }] } }),
+        body: JSON.stringify({ metadata: { name: 'smoke' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['/bin/sh', '-c', 'echo smoke says hi; while true; do sleep 0.1; done'] }] } }),
       });
       expect(created.statusCode).toBe(201);
       await created.body.dump();
@@ -106,6 +106,13 @@ describe('flotilla up / down', () => {
         return pod.status?.phase === 'Running' ? pod : undefined;
       }, 30_000);
       expect(running.spec.nodeName).toMatch(/^agent-[12]$/);
+      // Its log, through an API server from the agent's kubelet (each side checks the other's certificate).
+      const log = await waitFor('the pod\'s log', async () => {
+        const res = await request(`${cluster.apiServers[2]}/api/v1/namespaces/default/pods/smoke/log`, { dispatcher, headers: auth });
+        const text = await res.body.text();
+        return res.statusCode === 200 && text.length > 0 ? text : undefined;
+      }, 10_000);
+      expect(log).toBe('smoke says hi\n');
     } finally {
       await dispatcher.close();
     }

@@ -35,7 +35,7 @@ export class TestKubeCluster {
   readonly ca: KeyPair = createCA('flotilla-test-ca');
   readonly adminToken = newToken();
   /** Tokens of users with no role bound (alice) and of a kubelet (group system:nodes). */
-  readonly tokens = { alice: newToken(), node1: newToken(), scheduler: newToken() };
+  readonly tokens = { alice: newToken(), node1: newToken(), node2: newToken(), scheduler: newToken() };
   /** An undici dispatcher that trusts the cluster CA, for tests' own requests. */
   readonly dispatcher = new Agent({ connect: { ca: this.ca.certPem } });
   private constructor(
@@ -51,10 +51,15 @@ export class TestKubeCluster {
     await writeFile(path.join(this.home, 'sa.pub'), sa.publicKeyPem);
     await writeFile(path.join(this.home, 'apiserver.crt'), serving.certPem);
     await writeFile(path.join(this.home, 'apiserver.key'), serving.keyPem, { mode: 0o600 });
+    // The API servers' identity towards kubelets (pod logs), as `flotilla up` issues it.
+    const kubeletClient = issue(this.ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' });
+    await writeFile(path.join(this.home, 'kubelet-client.crt'), kubeletClient.certPem);
+    await writeFile(path.join(this.home, 'kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 });
     const lines = [
       `${this.adminToken},admin,admin,"system:masters"`,
       `${this.tokens.alice},alice,alice`,
       `${this.tokens.node1},system:node:node-1,node-1,"system:nodes"`,
+      `${this.tokens.node2},system:node:node-2,node-2,"system:nodes"`,
       `${this.tokens.scheduler},system:kube-scheduler,kube-scheduler`,
     ];
     await writeFile(path.join(this.home, 'tokens.csv'), `${lines.join('\n')}\n`, { mode: 0o600 });
@@ -132,6 +137,7 @@ export class TestKubeCluster {
       '--tls-cert-file', path.join(this.home, 'apiserver.crt'), '--tls-private-key-file', path.join(this.home, 'apiserver.key'),
       '--client-ca-file', path.join(this.home, 'ca.crt'), '--token-auth-file', path.join(this.home, 'tokens.csv'),
       '--service-account-key-file', path.join(this.home, 'sa.pub'), '--service-account-signing-key-file', path.join(this.home, 'sa.key'),
+      '--kubelet-client-certificate', path.join(this.home, 'kubelet-client.crt'), '--kubelet-client-key', path.join(this.home, 'kubelet-client.key'),
     ], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

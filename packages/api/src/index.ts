@@ -6,3 +6,4 @@ export * from './meta.js';
 export * from './status.js';
 export * from './selectors.js';
 export * from './validation.js';
+export * from './pod-log-options.js';

@@ -8,5 +8,6 @@ export { builtinRegistry, Registry } from './registry/registry.js';
 export type { ResourceDef, PrinterColumn } from './registry/types.js';
 export { Store } from './storage/store.js';
 export { ApiServerMetrics } from './metrics.js';
-export { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair, type IssueOptions } from './auth/pki.js';
+// The cluster's certificates are made by the client library's cert module (tools and tests use it too).
+export { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair, type IssueOptions } from '@flotilla/client';
 export { Authenticator, parseTokenFile, type UserInfo } from './auth/authn.js';

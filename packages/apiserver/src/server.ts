@@ -10,6 +10,7 @@ import type { ResourceDef } from './registry/types.js';
 import { Store } from './storage/store.js';
 import { ApiServerMetrics } from './metrics.js';
 import { buildApp, resourceStores } from './http/app.js';
+import { PodLogProxy } from './http/pod-logs.js';
 import { ResourceStore } from './rest/resource-store.js';
 import { ApiError, isObject } from '@flotilla/api';
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,11 @@ export interface ApiServerOptions {
   serviceAccountKeyFile?: string;
   /** PEM private key to sign the tokens of TokenRequests with. */
   serviceAccountSigningKeyFile?: string;
+  /** Client certificate and key (PEM files) this server presents to kubelets (pod logs). */
+  kubeletClientCertFile?: string;
+  kubeletClientKeyFile?: string;
+  /** Verify kubelets' serving certificates against this CA (PEM file); unverified without. */
+  kubeletCAFile?: string;
 }
 
 /** Namespaces every Kubernetes cluster has from the start. */
@@ -55,6 +61,7 @@ export class ApiServer {
   private app: FastifyInstance | undefined;
   private rbac: RbacCache | undefined;
   private stores: Map<ResourceDef, ResourceStore> | undefined;
+  private podLogs: PodLogProxy | undefined;
   address = '';
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -79,6 +86,10 @@ export class ApiServer {
           ...(o.clientCAFile ? { ca: readFileSync(o.clientCAFile), requestCert: true, rejectUnauthorized: false } : {}),
         }
       : undefined;
+    if ((o.kubeletClientCertFile === undefined) !== (o.kubeletClientKeyFile === undefined)) throw new Error('--kubelet-client-certificate and --kubelet-client-key go together');
+    this.podLogs = new PodLogProxy(o.kubeletClientCertFile && o.kubeletClientKeyFile
+      ? { certPem: readFileSync(o.kubeletClientCertFile, 'utf8'), keyPem: readFileSync(o.kubeletClientKeyFile, 'utf8'), ...(o.kubeletCAFile ? { caPem: readFileSync(o.kubeletCAFile, 'utf8') } : {}) }
+      : undefined);
     const authenticating = o.tokenAuthFile !== undefined || o.clientCAFile !== undefined || o.serviceAccountKeyFile !== undefined;
     if (authenticating) {
       this.rbac = new RbacCache(this.store, this.registry, log);
@@ -107,6 +118,7 @@ export class ApiServer {
       tokenIssuer: o.serviceAccountSigningKeyFile ? new TokenIssuer(readFileSync(o.serviceAccountSigningKeyFile, 'utf8')) : undefined,
       authorizer: rbac ? (user, attrs) => this.authorize(rbac, user, attrs) : undefined,
       resourceStores: stores,
+      podLogs: this.podLogs,
     });
     this.address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
     log.info({ url: this.address, storage: this.opts.etcdServers }, 'serving the Kubernetes API');
@@ -151,6 +163,7 @@ export class ApiServer {
     this.rbac?.stop();
     for (const s of this.stores?.values() ?? []) if (!s.def.virtual) s.cache.stop();
     await this.app?.close();
+    await this.podLogs?.close();
     await this.kv.close();
   }
 }

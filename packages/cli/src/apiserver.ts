@@ -26,6 +26,9 @@ interface ApiserverOptions {
   tokenAuthFile?: string;
   serviceAccountKeyFile?: string;
   serviceAccountSigningKeyFile?: string;
+  kubeletClientCertificate?: string;
+  kubeletClientKey?: string;
+  kubeletCertificateAuthority?: string;
 }
 
 export function apiserverCommand(): Command {
@@ -40,6 +43,9 @@ export function apiserverCommand(): Command {
     .option('--token-auth-file <file>', 'bearer tokens, one per line: token,user,uid,"group1,group2"')
     .option('--service-account-key-file <file>', 'public key (PEM) that service-account tokens are verified with')
     .option('--service-account-signing-key-file <file>', 'private key (PEM) that TokenRequests are signed with')
+    .option('--kubelet-client-certificate <file>', 'client certificate (PEM) presented to kubelets to read pod logs')
+    .option('--kubelet-client-key <file>', 'the private key of --kubelet-client-certificate (PEM)')
+    .option('--kubelet-certificate-authority <file>', 'verify kubelets\' serving certificates against this CA (PEM); unverified without')
     .option('--name <name>', 'this replica\'s name in logs', 'apiserver')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .action(async (opts: ApiserverOptions) => {
@@ -57,6 +63,9 @@ export function apiserverCommand(): Command {
         tokenAuthFile: opts.tokenAuthFile,
         serviceAccountKeyFile: opts.serviceAccountKeyFile,
         serviceAccountSigningKeyFile: opts.serviceAccountSigningKeyFile,
+        kubeletClientCertFile: opts.kubeletClientCertificate,
+        kubeletClientKeyFile: opts.kubeletClientKey,
+        kubeletCAFile: opts.kubeletCertificateAuthority,
       });
       await server.start();
       let stopping = false;

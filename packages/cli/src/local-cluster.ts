@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -21,8 +21,10 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/f
 export interface ClusterProcess {
   name: string;
   role: 'raftkv' | 'apiserver' | 'scheduler' | 'agent';
-  /** For agents: where their containers live (down stops those too). */
+  /** For agents: where their containers live, and in which runtime (down stops those too). */
   root?: string;
+  runtime?: 'process' | 'docker';
+  dockerEndpoint?: string;
   pid: number;
   clientURL?: string;
   peerURL?: string;
@@ -119,8 +121,9 @@ function httpsGet(url: string, ca: string): Promise<number> {
  * token-file format). Kept in
  * DATA_DIR/pki with private files mode 0600.
  */
-async function clusterPki(dataDir: string, nodeIps: string[], agents: string[]): Promise<{ dir: string; ca: KeyPair; adminToken: string; schedulerToken: string; nodeTokens: Map<string, string> }> {
-  const { createCA, issue, newToken, serviceAccountKeyPair } = await import('@flotilla/apiserver');
+async function clusterPki(dataDir: string, nodeIps: string[], agentNodes: { name: string; ip: string }[]): Promise<{ dir: string; ca: KeyPair; adminToken: string; schedulerToken: string; nodeTokens: Map<string, string> }> {
+  const { createCA, issue, newToken, serviceAccountKeyPair } = await import('@flotilla/client');
+  const agents = agentNodes.map((a) => a.name);
   const dir = path.join(dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let ca: KeyPair;
@@ -136,6 +139,16 @@ async function clusterPki(dataDir: string, nodeIps: string[], agents: string[]):
     const serving = issue(ca, { commonName: 'flotilla-apiserver', usage: 'server', dnsNames: ['localhost', 'flotilla-apiserver'], ipAddresses: [ip, '127.0.0.1'] });
     await writeFile(path.join(dir, `apiserver-${ip}.key`), serving.keyPem, { mode: 0o600 });
     await writeFile(path.join(dir, `apiserver-${ip}.crt`), serving.certPem);
+  }
+  // The API servers' identity towards kubelets (pod logs), and each kubelet's serving certificate
+  // for its address, so the API servers can verify whom they reach.
+  const kubeletClient = issue(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' });
+  await writeFile(path.join(dir, 'apiserver-kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 });
+  await writeFile(path.join(dir, 'apiserver-kubelet-client.crt'), kubeletClient.certPem);
+  for (const a of agentNodes) {
+    const serving = issue(ca, { commonName: a.name, usage: 'server', dnsNames: [a.name], ipAddresses: [a.ip] });
+    await writeFile(path.join(dir, `kubelet-${a.name}.key`), serving.keyPem, { mode: 0o600 });
+    await writeFile(path.join(dir, `kubelet-${a.name}.crt`), serving.certPem);
   }
   try {
     await readFile(path.join(dir, 'sa.key'), 'utf8');
@@ -205,6 +218,7 @@ interface UpOptions {
   servers: number;
   agents: number;
   runtime: string;
+  dockerEndpoint: string;
   ipPrefix: string;
 }
 
@@ -219,7 +233,11 @@ export function upCommand(): Command {
       if (!Number.isInteger(n) || n < 0 || n > 50) throw new InvalidArgumentError('must be 0..50');
       return n;
     }, 2)
-    .option('--runtime <name>', 'container runtime of the agents: process', 'process')
+    .option('--runtime <name>', 'container runtime of the agents: process or docker', (v) => {
+      if (v !== 'process' && v !== 'docker') throw new InvalidArgumentError('expected process or docker');
+      return v;
+    }, 'process')
+    .option('--docker-endpoint <url>', 'the Docker engine the agents use with --runtime docker (its bridge should be off: containers run in the host network)', 'unix:///var/run/docker.sock')
     .option('--ip-prefix <prefix>', 'loopback prefix; node N listens on PREFIX.N', '127.0.1')
     .action(async (opts: UpOptions) => {
       process.exitCode = await up(opts);
@@ -264,7 +282,7 @@ async function up(opts: UpOptions): Promise<number> {
     process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
     // One API replica per server node, each able to reach every raftkv member (its own first).
     const agents = Array.from({ length: opts.agents }, (_, i) => ({ name: `agent-${i + 1}`, ip: `${opts.ipPrefix}.${opts.servers + i + 1}` }));
-    const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname), agents.map((a) => a.name));
+    const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname), agents);
     const apiServers: string[] = [];
     for (const n of nodes) {
       const ip = new URL(n.clientURL).hostname;
@@ -277,6 +295,8 @@ async function up(opts: UpOptions): Promise<number> {
         '--tls-cert-file', path.join(pki.dir, `apiserver-${ip}.crt`), '--tls-private-key-file', path.join(pki.dir, `apiserver-${ip}.key`),
         '--client-ca-file', path.join(pki.dir, 'ca.crt'), '--token-auth-file', path.join(pki.dir, 'tokens.csv'),
         '--service-account-key-file', path.join(pki.dir, 'sa.pub'), '--service-account-signing-key-file', path.join(pki.dir, 'sa.key'),
+        '--kubelet-client-certificate', path.join(pki.dir, 'apiserver-kubelet-client.crt'), '--kubelet-client-key', path.join(pki.dir, 'apiserver-kubelet-client.key'),
+        '--kubelet-certificate-authority', path.join(pki.dir, 'ca.crt'),
       ], {
         detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
       });
@@ -317,13 +337,17 @@ async function up(opts: UpOptions): Promise<number> {
       const logFile = path.join(dir, 'agent.log');
       const log = await open(logFile, 'a');
       const root = path.join(dir, 'containers');
-      const child = spawn(process.execPath, [BIN, 'agent', '--kubeconfig', cfg, '--node-name', a.name, '--node-ip', a.ip, '--root', root, '--runtime', opts.runtime], {
+      const child = spawn(process.execPath, [
+        BIN, 'agent', '--kubeconfig', cfg, '--node-name', a.name, '--node-ip', a.ip, '--root', root, '--runtime', opts.runtime,
+        '--docker-endpoint', opts.dockerEndpoint, '--port', '10250', '--client-ca-file', path.join(pki.dir, 'ca.crt'),
+        '--tls-cert-file', path.join(pki.dir, `kubelet-${a.name}.crt`), '--tls-private-key-file', path.join(pki.dir, `kubelet-${a.name}.key`),
+      ], {
         detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
       });
       await log.close();
       if (child.pid === undefined) throw new Error(`could not start ${a.name}`);
       if (opts.detach) child.unref();
-      processes.push({ name: a.name, role: 'agent', pid: child.pid, logFile, root });
+      processes.push({ name: a.name, role: 'agent', pid: child.pid, logFile, root, runtime: opts.runtime === 'docker' ? 'docker' : 'process', dockerEndpoint: opts.dockerEndpoint });
     }
     await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
     if (agents.length > 0) {
@@ -381,25 +405,22 @@ async function waitForNodesReady(api: string, ca: string, token: string, names: 
   }
 }
 
-/** The container processes an agent started (its process runtime records each group's PID). */
-async function containerGroups(root: string): Promise<number[]> {
-  const out: number[] = [];
-  const dir = path.join(root, 'containers');
-  let ids: string[] = [];
-  try {
-    ids = await readdir(dir);
-  } catch {
-    return out;
-  }
-  for (const id of ids) {
-    try {
-      const { pid } = JSON.parse(await readFile(path.join(dir, id, 'pid.json'), 'utf8')) as { pid: number };
-      await readFile(path.join(dir, id, 'exit.json')).then(() => undefined, () => out.push(pid));
-    } catch {
-      // never started
+/** Stops what an agent's runtime still runs (its containers outlive it, for a restarted agent to adopt). */
+async function stopContainers(p: ClusterProcess): Promise<number> {
+  const { DockerRuntime, ProcessRuntime } = await import('@flotilla/kubelet');
+  const runtime = p.runtime === 'docker'
+    ? new DockerRuntime({ socketPath: (p.dockerEndpoint ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, ''), scope: p.name })
+    : new ProcessRuntime(p.root ?? '');
+  let stopped = 0;
+  for (const r of await runtime.list()) {
+    if (r.status.state === 'running') {
+      await runtime.stop(r.id, 0);
+      stopped++;
     }
+    // Docker keeps stopped containers until removed; the process runtime's are files in the data dir.
+    if (p.runtime === 'docker') await runtime.remove(r.id);
   }
-  return out;
+  return stopped;
 }
 
 /** SIGTERM each recorded PID, wait for it to exit, SIGKILL what is left after the grace period. */
@@ -425,15 +446,11 @@ export function downCommand(): Command {
       // Containers outlive their agent (a restarted agent adopts them); a cluster going down takes them along.
       let containers = 0;
       for (const p of cluster.processes) {
-        if (p.role !== 'agent' || !p.root) continue;
-        for (const pid of await containerGroups(p.root)) {
-          try {
-            process.kill(-pid, 'SIGKILL');
-            containers++;
-          } catch {
-            // already gone
-          }
-        }
+        if (p.role !== 'agent' || (!p.root && p.runtime !== 'docker')) continue;
+        containers += await stopContainers(p).catch((err: Error) => {
+          process.stderr.write(`stopping the containers of ${p.name}: ${err.message}\n`);
+          return 0;
+        });
       }
       process.stdout.write(`stopped ${cluster.processes.length} processes${containers ? ` and ${containers} container${containers === 1 ? '' : 's'}` : ''}\n`);
     });

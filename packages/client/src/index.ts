@@ -8,3 +8,5 @@ export type { ClientConfig, ListOptions, PatchType, ResourceRef, WatchHandle, Wa
 export { Informer, keyOf, type Handler, type InformerOptions } from './informer.js';
 export { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
 export { WorkQueue, realClock, type Clock, type WorkQueueOptions } from './workqueue.js';
+export { createCA, issue, newToken, selfSigned, serviceAccountKeyPair, type KeyPair, type IssueOptions } from './cert.js';
+export { recordEvent, type EventType } from './events.js';

@@ -5,10 +5,13 @@
  * API no longer knows are stopped and removed; a restarted kubelet adopts the containers the
  * runtime still holds, so nothing runs twice and nothing is left behind.
  */
-import { isObject, isNotFound, type KubeObject } from '@flotilla/api';
-import { Informer, keyOf, resources, WorkQueue, type KubeClient } from '@flotilla/client';
+import type { Readable } from 'node:stream';
+import { badRequest, isObject, isNotFound, logContainerOf, notFound, parseQuantity, type KubeObject, type PodLogOptions } from '@flotilla/api';
+import { Informer, keyOf, recordEvent, resources, WorkQueue, type KubeClient } from '@flotilla/client';
+import type { KubeletMetrics } from './metrics.js';
+import { ProbeManager } from './prober.js';
 import { KUBERNETES_BACKOFF, syncPod, type BackoffPolicy } from './pod-sync.js';
-import type { ContainerRecord, ContainerRuntime, ContainerSpec } from './runtime/runtime.js';
+import type { ContainerRecord, ContainerRuntime, ContainerSpec, ResourceLimits } from './runtime/runtime.js';
 import { RuntimeError } from './runtime/runtime.js';
 
 export interface KubeletOptions {
@@ -21,6 +24,7 @@ export interface KubeletOptions {
   /** How often every pod is synced even without an event (to notice exited containers), ms. */
   resyncMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  metrics?: KubeletMetrics;
 }
 
 type Json = Record<string, unknown>;
@@ -31,10 +35,25 @@ export class Kubelet {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** Start errors per container, reported as waiting reasons until the next start succeeds. */
-  private readonly startErrors = new Map<string, { reason: string; message: string }>();
+  private readonly startErrors = new Map<string, { reason: string; message: string; failures: number; failedAt: number; retryAt: number; image: string }>();
+
+  private readonly probes: ProbeManager;
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
+    this.probes = new ProbeManager({
+      runtime: o.runtime,
+      podIP: o.nodeIP,
+      observed: (type, ok) => o.metrics?.probes.inc({ probe_type: type, result: ok ? 'successful' : 'failed' }),
+      changed: (podKey, _id, type, state) => {
+        this.queue.add(podKey);
+        if (state.result !== 'failure') return;
+        const [namespace, name] = podKey.split('/');
+        const pod = this.pods.get(name, namespace);
+        const title = `${type[0].toUpperCase()}${type.slice(1)}`;
+        if (pod) void this.event(pod, 'Warning', 'Unhealthy', `${title} probe failed: ${state.message ?? ''}`.trim());
+      },
+    });
     const enqueue = (p: KubeObject): void => this.queue.add(keyOf(p));
     this.pods.on({ add: enqueue, update: (_o, p) => enqueue(p), delete: enqueue });
   }
@@ -51,9 +70,34 @@ export class Kubelet {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.probes.stop();
     this.queue.shutDown();
     await this.pods.stop();
     await this.running;
+  }
+
+  /**
+   * A container's log as `kubectl logs` asks for it: the current run, or with `previous` the one
+   * before; following ends when the container exits. An ApiError (400, 404) says why there is none.
+   */
+  async containerLog(namespace: string, name: string, opts: PodLogOptions, signal?: AbortSignal): Promise<Readable> {
+    const pod = this.pods.get(name, namespace);
+    if (!pod) throw notFound({ resource: 'pods', group: '', name });
+    const container = logContainerOf(pod, opts.container);
+    const runs = (await this.o.runtime.list()).filter((r) => r.spec.podUid === pod.metadata.uid && r.spec.name === container);
+    const run = opts.previous ? runs.at(-2) : runs.at(-1);
+    if (!run) {
+      if (opts.previous) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+      const status = isObject(pod.status) ? pod.status : {};
+      const all = [status.containerStatuses, status.initContainerStatuses].flatMap((l) => (Array.isArray(l) ? l.filter(isObject) : []));
+      const st = all.find((c) => c.name === container)?.state;
+      const reason = isObject(st) && isObject(st.waiting) && typeof st.waiting.reason === 'string' ? st.waiting.reason : 'ContainerCreating';
+      throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${reason}`);
+    }
+    const sinceTime = opts.sinceTime ? new Date(opts.sinceTime) : opts.sinceSeconds !== undefined ? new Date(Date.now() - opts.sinceSeconds * 1000) : undefined;
+    return this.o.runtime.logs(run.id, {
+      follow: opts.follow && !opts.previous, timestamps: opts.timestamps, tailLines: opts.tailLines, limitBytes: opts.limitBytes, sinceTime, signal,
+    });
   }
 
   /** Containers whose pod the API no longer has (deleted without us, or by force): stopped and removed. */
@@ -74,22 +118,42 @@ export class Kubelet {
     const uid = pod.metadata.uid ?? '';
     const records = (await this.o.runtime.list()).filter((r) => r.spec.podUid === uid);
     const now = Date.now();
-    const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF);
+    const began = performance.now();
+    const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
     for (const a of result.actions) {
       switch (a.kind) {
         case 'start': {
           const id = `${uid}/${a.container}`;
+          const failed = this.startErrors.get(id);
+          if (failed && now < failed.retryAt) {
+            // A failed pull is retried after a back-off, as ImagePullBackOff; other start errors at once.
+            this.queue.addAfter(key, failed.retryAt - now);
+            break;
+          }
+          let spec: ContainerSpec | undefined;
           try {
-            await this.o.runtime.start(await this.containerSpec(pod, a.container, a.init, a.attempt));
+            spec = { ...(await this.containerSpec(pod, a.container, a.init, a.attempt)), backoffStreak: a.backoffStreak };
+            await this.o.runtime.start(spec);
             this.startErrors.delete(id);
+            this.o.metrics?.startedContainers.inc();
           } catch (err) {
             if (!(err instanceof RuntimeError)) throw err;
-            this.startErrors.set(id, { reason: err.reason, message: err.message });
-            this.queue.addAfter(key, 1_000);
+            this.o.metrics?.startedContainerErrors.inc({ code: err.reason });
+            const failures = (failed?.failures ?? 0) + 1;
+            const pull = err.reason === 'ErrImagePull' || err.reason === 'ErrImageNeverPull';
+            const policy = this.o.backoff ?? KUBERNETES_BACKOFF;
+            const wait = pull ? Math.min(policy.maxMs, policy.baseMs * 2 ** (failures - 1)) : 1_000;
+            this.startErrors.set(id, { reason: err.reason, message: err.message, failures, failedAt: Date.now(), retryAt: Date.now() + wait, image: spec?.image ?? '' });
+            if (pull) void this.event(pod, 'Warning', 'Failed', `Failed to pull image "${spec?.image ?? ''}": ${err.message}`);
+            this.queue.addAfter(key, wait);
           }
           break;
         }
         case 'stop':
+          if (a.reason) {
+            this.o.log?.('killing a container', { pod: key, container: a.container, reason: a.reason });
+            void this.event(pod, 'Normal', 'Killing', `Container ${a.container ?? ''} failed ${a.reason.startsWith('Startup') ? 'startup' : 'liveness'} probe, will be restarted`);
+          }
           await this.o.runtime.stop(a.id, a.graceMs);
           this.queue.add(key);
           break;
@@ -101,11 +165,20 @@ export class Kubelet {
             if (!isNotFound(err)) throw err;
           });
           for (const r of records) await this.o.runtime.remove(r.id);
+          this.probes.forget(key);
           return;
       }
     }
+    this.probes.update(key, pod, result.actions.length > 0 ? (await this.o.runtime.list()).filter((r) => r.spec.podUid === uid) : records);
+    this.o.metrics?.podWorkerDuration.observe((performance.now() - began) / 1000);
     if (result.wakeAt !== undefined) this.queue.addAfter(key, Math.max(0, result.wakeAt - now));
     await this.writeStatus(pod, result.status, records);
+  }
+
+  private async event(pod: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    await recordEvent(this.o.client, pod, type, reason, message, { component: 'kubelet', host: this.o.nodeName }).catch((err: Error) => {
+      this.o.log?.('recording an event failed', { reason, err: err.message });
+    });
   }
 
   private async writeStatus(pod: KubeObject, status: Json, records: readonly ContainerRecord[]): Promise<void> {
@@ -113,12 +186,18 @@ export class Kubelet {
     for (const list of [status.containerStatuses, status.initContainerStatuses]) {
       for (const c of Array.isArray(list) ? list.filter(isObject) : []) {
         const err = this.startErrors.get(`${uid}/${String(c.name)}`);
-        if (err) c.state = { waiting: { reason: err.reason, message: err.message } };
+        if (err) {
+          // Between pull attempts Kubernetes says ImagePullBackOff; right after one, ErrImagePull.
+          const backingOff = err.reason === 'ErrImagePull' && Date.now() - err.failedAt >= 1_000;
+          c.state = backingOff
+            ? { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${err.image}": ${err.message}` } }
+            : { waiting: { reason: err.reason, message: err.message } };
+        }
         const current = records.filter((r) => r.spec.name === c.name).at(-1);
         if (current) c.containerID = `${this.o.runtime.name}://${current.id}`;
       }
     }
-    const full: Json = { ...status, hostIP: this.o.nodeIP, podIP: this.o.nodeIP, podIPs: [{ ip: this.o.nodeIP }], qosClass: 'BestEffort' };
+    const full: Json = { ...status, hostIP: this.o.nodeIP, podIP: this.o.nodeIP, podIPs: [{ ip: this.o.nodeIP }], qosClass: qosClassOf(pod) };
     const was = isObject(pod.status) ? pod.status : {};
     // Conditions keep their transition times unless their status changed.
     const before = new Map((Array.isArray(was.conditions) ? was.conditions.filter(isObject) : []).map((c) => [c.type, c]));
@@ -165,6 +244,9 @@ export class Kubelet {
     if (command) out.command = command;
     if (args) out.args = args;
     if (typeof c.workingDir === 'string') out.workingDir = c.workingDir;
+    const limits = limitsOf(c);
+    if (limits) out.limits = limits;
+    if (c.imagePullPolicy === 'Always' || c.imagePullPolicy === 'IfNotPresent' || c.imagePullPolicy === 'Never') out.imagePullPolicy = c.imagePullPolicy;
     return out;
   }
 
@@ -193,6 +275,34 @@ export class Kubelet {
     for (const [k, v] of Object.entries(data)) if (typeof v === 'string') out[k] = kind === 'secrets' ? Buffer.from(v, 'base64').toString('utf8') : v;
     return out;
   }
+}
+
+/** resources.limits as the runtime takes them (the API server has validated the quantities). */
+function limitsOf(c: Json): ResourceLimits | undefined {
+  const l = isObject(c.resources) && isObject(c.resources.limits) ? c.resources.limits : {};
+  const out: ResourceLimits = {};
+  if (typeof l.memory === 'string' || typeof l.memory === 'number') out.memoryBytes = parseQuantity(l.memory).value;
+  if (typeof l.cpu === 'string' || typeof l.cpu === 'number') out.cpuMillis = parseQuantity(l.cpu).milli;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Kubernetes' QoS class: Guaranteed when every container's requests equal its limits for CPU and memory. */
+export function qosClassOf(pod: KubeObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const spec = isObject(pod.spec) ? pod.spec : {};
+  const cs = [spec.initContainers, spec.containers].flatMap((l) => (Array.isArray(l) ? l.filter(isObject) : []));
+  const res = cs.map((c) => (isObject(c.resources) ? c.resources : {}));
+  const get = (r: Json, kind: 'requests' | 'limits', name: string): string | undefined => {
+    const m = isObject(r[kind]) ? r[kind] : {};
+    return typeof m[name] === 'string' || typeof m[name] === 'number' ? String(m[name]) : undefined;
+  };
+  const any = res.some((r) => ['cpu', 'memory'].some((n) => get(r, 'requests', n) !== undefined || get(r, 'limits', n) !== undefined));
+  if (!any) return 'BestEffort';
+  const guaranteed = res.every((r) => ['cpu', 'memory'].every((n) => {
+    const lim = get(r, 'limits', n);
+    const req = get(r, 'requests', n) ?? lim; // requests default to limits
+    return lim !== undefined && parseQuantity(lim).milli === parseQuantity(req as string).milli;
+  }));
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 function prefixed(prefix: string, data: Record<string, string>): Record<string, string> {

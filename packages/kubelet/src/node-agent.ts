@@ -19,6 +19,10 @@ export interface NodeConfig {
   /** The node's IP (pods on it bind addresses of its block). */
   internalIP: string;
   runtime: string;
+  /** The port of the kubelet's own server (logs), reported as status.daemonEndpoints. */
+  kubeletPort?: number;
+  /** Whether the runtime enforces memory and CPU limits; reported as the LimitsEnforced condition. */
+  limitsEnforced?: boolean;
   /** Lease renewal period, ms. Default 1000 (a node is declared lost after a few missed ones). */
   leasePeriodMs?: number;
   /** NodeStatus refresh period, ms. Default 10000. */
@@ -65,7 +69,13 @@ export function nodeStatus(cfg: NodeConfig, now: number, ready: { ok: boolean; m
       condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
       condition('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
       condition('Ready', ready.ok ? 'True' : 'False', ready.ok ? 'KubeletReady' : 'KubeletNotReady', ready.message),
+      // Not a Kubernetes condition: the process runtime cannot always enforce limits, and a user
+      // should see that on the node rather than find it out from a runaway container.
+      cfg.limitsEnforced === false
+        ? condition('LimitsEnforced', 'False', 'CgroupsUnavailable', `the ${cfg.runtime} runtime cannot write cgroups here: memory and CPU limits are recorded, not enforced`)
+        : condition('LimitsEnforced', 'True', 'CgroupsAvailable', `the ${cfg.runtime} runtime enforces memory and CPU limits through cgroups`),
     ],
+    ...(cfg.kubeletPort ? { daemonEndpoints: { kubeletEndpoint: { Port: cfg.kubeletPort } } } : {}),
   };
 }
 

@@ -22,10 +22,10 @@ let seq = 0;
 function running(name: string, startedMs: number, extra: { init?: boolean; attempt?: number } = {}): ContainerRecord {
   return { id: `c${seq++}`, spec: { podUid: 'u1', podNamespace: 'default', podName: 'p', name, image: 'busybox', attempt: extra.attempt ?? 0, init: extra.init }, status: { state: 'running', startedAt: at(startedMs) } };
 }
-function exited(name: string, startedMs: number, finishedMs: number, exitCode: number, extra: { init?: boolean; attempt?: number } = {}): ContainerRecord {
+function exited(name: string, startedMs: number, finishedMs: number, exitCode: number, extra: { init?: boolean; attempt?: number; streak?: number } = {}): ContainerRecord {
   return {
     id: `c${seq++}`,
-    spec: { podUid: 'u1', podNamespace: 'default', podName: 'p', name, image: 'busybox', attempt: extra.attempt ?? 0, init: extra.init },
+    spec: { podUid: 'u1', podNamespace: 'default', podName: 'p', name, image: 'busybox', attempt: extra.attempt ?? 0, init: extra.init, backoffStreak: extra.streak ?? 0 },
     status: { state: 'exited', startedAt: at(startedMs), finishedAt: at(finishedMs), exitCode, reason: exitCode === 0 ? 'Completed' : 'Error' },
   };
 }
@@ -34,7 +34,7 @@ const cs = (r: ReturnType<typeof syncPod>, i = 0): Record<string, unknown> => (r
 describe('syncPod', () => {
   it('starts every container of a new pod; the pod is Pending, its containers ContainerCreating', () => {
     const r = syncPod(pod({ containers: ['a', 'b'] }), [], T0, policy);
-    expect(r.actions).toEqual([{ kind: 'start', container: 'a', init: false, attempt: 0 }, { kind: 'start', container: 'b', init: false, attempt: 0 }]);
+    expect(r.actions).toEqual([{ kind: 'start', container: 'a', init: false, attempt: 0, backoffStreak: 0 }, { kind: 'start', container: 'b', init: false, attempt: 0, backoffStreak: 0 }]);
     expect(r.status.phase).toBe('Pending');
     expect(cs(r).state).toEqual({ waiting: { reason: 'ContainerCreating' } });
   });
@@ -54,14 +54,23 @@ describe('syncPod', () => {
     expect(cs(waiting).state).toMatchObject({ waiting: { reason: 'CrashLoopBackOff' } });
     expect(cs(waiting).lastState).toMatchObject({ terminated: { exitCode: 1 } });
     expect(waiting.wakeAt).toBe(T0 + 11_000);
-    expect(syncPod(pod(), first, T0 + 11_000, policy).actions).toEqual([{ kind: 'start', container: 'app', init: false, attempt: 1 }]);
+    expect(syncPod(pod(), first, T0 + 11_000, policy).actions).toEqual([{ kind: 'start', container: 'app', init: false, attempt: 1, backoffStreak: 1 }]);
     // Third failure in a row: 10 s × 2² = 40 s.
-    const three = [exited('app', 0, 1000, 1), exited('app', 11_000, 12_000, 1, { attempt: 1 }), exited('app', 32_000, 33_000, 1, { attempt: 2 })];
+    const three = [exited('app', 0, 1000, 1), exited('app', 11_000, 12_000, 1, { attempt: 1, streak: 1 }), exited('app', 32_000, 33_000, 1, { attempt: 2, streak: 2 })];
     const r = syncPod(pod(), three, T0 + 34_000, policy);
     expect(r.wakeAt).toBe(T0 + 73_000);
     expect(cs(r).restartCount).toBe(2);
     // Only the current and the previous run are kept.
     expect(r.actions).toEqual([{ kind: 'remove', id: three[0].id }]);
+  });
+
+  it('goes on with the back-off and the restart count from the runs kept, though older runs were removed', () => {
+    // The 6th run (5 restarts) failed after 5 failures in a row: 10 s × 2⁵ = 320 s, capped at 300 s.
+    const kept = [exited('app', 0, 1000, 1, { attempt: 4, streak: 4 }), exited('app', 200_000, 201_000, 1, { attempt: 5, streak: 5 })];
+    const r = syncPod(pod(), kept, T0 + 202_000, policy);
+    expect(r.wakeAt).toBe(T0 + 201_000 + 300_000);
+    expect(cs(r).restartCount).toBe(5);
+    expect(syncPod(pod(), kept, T0 + 501_000, policy).actions).toEqual([{ kind: 'start', container: 'app', init: false, attempt: 6, backoffStreak: 6 }]);
   });
 
   it('resets the back-off after a long healthy run', () => {
@@ -81,13 +90,13 @@ describe('syncPod', () => {
 
   it('runs init containers one at a time, to success, before the others', () => {
     const p = pod({ inits: ['migrate', 'seed'] });
-    expect(syncPod(p, [], T0, policy).actions).toEqual([{ kind: 'start', container: 'migrate', init: true, attempt: 0 }]);
+    expect(syncPod(p, [], T0, policy).actions).toEqual([{ kind: 'start', container: 'migrate', init: true, attempt: 0, backoffStreak: 0 }]);
     expect(syncPod(p, [running('migrate', 0, { init: true })], T0 + 100, policy).actions).toEqual([]);
     const afterFirst = syncPod(p, [exited('migrate', 0, 100, 0, { init: true })], T0 + 200, policy);
-    expect(afterFirst.actions).toEqual([{ kind: 'start', container: 'seed', init: true, attempt: 0 }]);
+    expect(afterFirst.actions).toEqual([{ kind: 'start', container: 'seed', init: true, attempt: 0, backoffStreak: 0 }]);
     expect(afterFirst.status.conditions).toContainEqual(expect.objectContaining({ type: 'Initialized', status: 'False' }));
     const done = syncPod(p, [exited('migrate', 0, 100, 0, { init: true }), exited('seed', 200, 300, 0, { init: true })], T0 + 400, policy);
-    expect(done.actions).toEqual([{ kind: 'start', container: 'app', init: false, attempt: 0 }]);
+    expect(done.actions).toEqual([{ kind: 'start', container: 'app', init: false, attempt: 0, backoffStreak: 0 }]);
     expect(done.status.conditions).toContainEqual(expect.objectContaining({ type: 'Initialized', status: 'True' }));
     const failed = syncPod(pod({ inits: ['migrate'], restartPolicy: 'Never' }), [exited('migrate', 0, 100, 1, { init: true })], T0 + 200, policy);
     expect(failed.actions).toEqual([]);

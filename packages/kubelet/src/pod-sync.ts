@@ -7,14 +7,18 @@
  * - restartPolicy Always / OnFailure / Never decides whether an exited container runs again;
  * - a restart waits an exponential back-off (CrashLoopBackOff), capped, and reset after a run
  *   that lasted long enough to count as healthy;
- * - a pod being deleted has its containers stopped within its grace period, then is removed.
+ * - a pod being deleted has its containers stopped within its grace period, then is removed;
+ * - probes: a container is started once its startup probe succeeds, ready while its readiness
+ *   probe does, and killed (then restarted per restartPolicy) when liveness or startup fails.
  */
 import { isObject, type KubeObject } from '@flotilla/api';
+import { containerHealth, parseProbe, PROBE_TYPES, type ProbeSpec, type ProbeState, type ProbeType } from './probes.js';
 import type { ContainerRecord } from './runtime/runtime.js';
 
 export type SyncAction =
-  | { kind: 'start'; container: string; init: boolean; attempt: number }
-  | { kind: 'stop'; id: string; graceMs: number }
+  | { kind: 'start'; container: string; init: boolean; attempt: number; backoffStreak: number }
+  /** reason: why a running container is killed (a failed probe), for the event. */
+  | { kind: 'stop'; id: string; graceMs: number; container?: string; reason?: string }
   | { kind: 'remove'; id: string }
   /** Every container is gone: the pod object may be removed from the API (graceful deletion done). */
   | { kind: 'deletePod' };
@@ -38,6 +42,19 @@ export interface SyncResult {
 }
 
 type Json = Record<string, unknown>;
+
+/** Probe states of running containers, by container id (prober.ts keeps them). */
+export type ProbeStates = ReadonlyMap<string, Partial<Record<ProbeType, ProbeState>>>;
+
+/** A container's probes from its spec. */
+export function probesOf(container: Json): Partial<Record<ProbeType, ProbeSpec>> {
+  const out: Partial<Record<ProbeType, ProbeSpec>> = {};
+  for (const t of PROBE_TYPES) {
+    const p = parseProbe(container[`${t}Probe`], t);
+    if (p) out[t] = p;
+  }
+  return out;
+}
 
 const iso = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
@@ -65,23 +82,19 @@ function shouldRestart(policy: string, r: ContainerRecord): boolean {
   return false;
 }
 
-/** The wait before the next run, given the runs so far (restarts = runs - 1). */
-function backoffFor(runs: readonly ContainerRecord[], policy: BackoffPolicy): number {
-  const last = runs[runs.length - 1];
-  if (last.status.state !== 'exited') return 0;
+/**
+ * The wait before the run after `last`, and the failure streak that wait belongs to. The streak
+ * (failed runs in a row) is carried on each run's spec, not counted from the runs kept, since
+ * old runs are removed and a restarted kubelet must go on where the last one stopped.
+ */
+function backoffAfter(last: ContainerRecord, policy: BackoffPolicy): { waitMs: number; streak: number } {
+  if (last.status.state !== 'exited') return { waitMs: 0, streak: 0 };
   const lasted = Date.parse(last.status.finishedAt) - Date.parse(last.status.startedAt);
-  // Failures in a row since the last healthy run.
-  let streak = 0;
-  for (let i = runs.length - 1; i >= 0; i--) {
-    const s = runs[i].status;
-    if (s.state !== 'exited' || Date.parse(s.finishedAt) - Date.parse(s.startedAt) >= policy.resetAfterMs) break;
-    streak++;
-  }
-  if (lasted >= policy.resetAfterMs) streak = 1;
-  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, streak - 1));
+  const streak = lasted >= policy.resetAfterMs ? 1 : (last.spec.backoffStreak ?? 0) + 1;
+  return { waitMs: Math.min(policy.maxMs, policy.baseMs * 2 ** (streak - 1)), streak };
 }
 
-export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], now: number, policy: BackoffPolicy = KUBERNETES_BACKOFF): SyncResult {
+export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], now: number, policy: BackoffPolicy = KUBERNETES_BACKOFF, probeStates: ProbeStates = new Map()): SyncResult {
   const spec = isObject(pod.spec) ? pod.spec : {};
   const restartPolicy = typeof spec.restartPolicy === 'string' ? spec.restartPolicy : 'Always';
   const actions: SyncAction[] = [];
@@ -92,23 +105,24 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
   const running = records.filter((r) => r.status.state === 'running');
 
   /** An exited container to run again: now if its back-off is over, else CrashLoopBackOff until then. */
-  const restartAfterBackoff = (name: string, init: boolean, runs: ContainerRecord[], st: Json): void => {
-    const last = runs[runs.length - 1];
+  const restartAfterBackoff = (name: string, init: boolean, last: ContainerRecord, st: Json): void => {
     if (last.status.state !== 'exited') return;
     const finished = Date.parse(last.status.finishedAt);
-    const readyAt = finished + backoffFor(runs, policy);
+    const { waitMs, streak } = backoffAfter(last, policy);
+    const readyAt = finished + waitMs;
     if (now >= readyAt) {
-      actions.push({ kind: 'start', container: name, init, attempt: runs.length });
+      actions.push({ kind: 'start', container: name, init, attempt: last.spec.attempt + 1, backoffStreak: streak });
       return;
     }
-    st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((readyAt - finished) / 1000)}s restarting failed container=${name} pod=${pod.metadata.name ?? ''}` } };
+    st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(waitMs / 1000)}s restarting failed container=${name} pod=${pod.metadata.name ?? ''}` } };
     st.lastState = stateOf(last);
     wake(readyAt);
   };
 
   // Deletion: stop everything within the grace period; once nothing runs, the pod may go.
+  const podGraceMs = (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30) * 1000;
   if (pod.metadata.deletionTimestamp) {
-    const grace = (pod.metadata.deletionGracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30)) * 1000;
+    const grace = pod.metadata.deletionGracePeriodSeconds !== undefined ? pod.metadata.deletionGracePeriodSeconds * 1000 : podGraceMs;
     for (const r of running) actions.push({ kind: 'stop', id: r.id, graceMs: grace });
     if (running.length === 0) actions.push({ kind: 'deletePod' });
   }
@@ -124,11 +138,11 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
     const runs = runsOf(records, name, true);
     const last = runs[runs.length - 1];
     const succeeded = last?.status.state === 'exited' && last.status.exitCode === 0;
-    const st: Json = { name, image: c.image, ready: succeeded, restartCount: Math.max(0, runs.length - 1) };
+    const st: Json = { name, image: c.image, ready: succeeded, restartCount: last?.spec.attempt ?? 0 };
     if (!initDone) {
       st.state = { waiting: { reason: 'PodInitializing' } };
     } else if (!last) {
-      if (!deleting) actions.push({ kind: 'start', container: name, init: true, attempt: 0 });
+      if (!deleting) actions.push({ kind: 'start', container: name, init: true, attempt: 0, backoffStreak: 0 });
       st.state = { waiting: { reason: 'PodInitializing' } };
       initDone = false;
     } else if (last.status.state === 'running') {
@@ -138,7 +152,7 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
       st.state = stateOf(last);
       initDone = false;
       if (restartPolicy === 'Never') initFailedForGood = true;
-      else if (!deleting) restartAfterBackoff(name, true, runs, st);
+      else if (!deleting) restartAfterBackoff(name, true, last, st);
     } else {
       st.state = stateOf(last);
     }
@@ -152,18 +166,20 @@ export function syncPod(pod: KubeObject, records: readonly ContainerRecord[], no
     const runs = runsOf(records, name, false);
     const last = runs[runs.length - 1];
     const prev = runs[runs.length - 2];
-    const st: Json = { name, image: c.image, ready: false, started: false, restartCount: Math.max(0, runs.length - 1) };
+    const st: Json = { name, image: c.image, ready: false, started: false, restartCount: last?.spec.attempt ?? 0 };
     if (prev) st.lastState = stateOf(prev);
     if (!last) {
       st.state = { waiting: { reason: initDone ? 'ContainerCreating' : 'PodInitializing' } };
-      if (initDone && !initFailedForGood && !deleting) actions.push({ kind: 'start', container: name, init: false, attempt: 0 });
+      if (initDone && !initFailedForGood && !deleting) actions.push({ kind: 'start', container: name, init: false, attempt: 0, backoffStreak: 0 });
     } else if (last.status.state === 'running') {
       st.state = stateOf(last);
-      st.ready = !deleting;
-      st.started = true;
+      const health = containerHealth(probesOf(c), probeStates.get(last.id) ?? {});
+      st.ready = !deleting && health.ready;
+      st.started = health.started;
+      if (health.kill && !deleting) actions.push({ kind: 'stop', id: last.id, graceMs: podGraceMs, container: name, reason: health.kill });
     } else if (shouldRestart(restartPolicy, last) && !deleting) {
       st.state = stateOf(last);
-      restartAfterBackoff(name, false, runs, st);
+      restartAfterBackoff(name, false, last, st);
     } else {
       st.state = stateOf(last);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serviceAccountKeyPair } from './pki.js';
+import { serviceAccountKeyPair } from '@flotilla/client';
 import { DEFAULT_AUDIENCE, TokenIssuer, verifyServiceAccountToken } from './service-account-tokens.js';
 
 const keys = serviceAccountKeyPair();

@@ -38,6 +38,7 @@ import type { ApiServerMetrics } from '../metrics.js';
 import { aggregatedDiscovery, AGGREGATED_CONTENT_TYPE, legacyApiGroup, legacyApiGroupList, legacyApiVersions, legacyResourceList, OpenApi, VERSION_INFO } from './discovery.js';
 import { boolParam, intParam, q, resolveTarget, selectorFilter, type Query, type Target } from './request.js';
 import { toTable, wantsTable, type IncludeObject } from './table.js';
+import type { PodLogProxy } from './pod-logs.js';
 import { serveWatch } from './watch.js';
 
 /** Kubernetes refuses request bodies over 3 MiB; raftkv's own limit is 1.5 MiB per value. */
@@ -59,6 +60,8 @@ export interface AppOptions {
   tokenIssuer?: TokenIssuer;
   /** One per resource (see resourceStores); made here when not given. */
   resourceStores?: Map<ResourceDef, ResourceStore>;
+  /** Streams pods/log from kubelets; without it, pods/log answers 503. */
+  podLogs?: PodLogProxy;
   /** TLS material: the app serves https when given. */
   https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
 }
@@ -274,7 +277,16 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const include = (q(query, 'includeObject') as IncludeObject | undefined) ?? 'Metadata';
     const now = clock();
 
-    if (t.subresource === 'log') throw new ApiError(503, 'ServiceUnavailable', 'pod logs are served by the kubelet, which is not part of this cluster yet');
+    if (t.subresource === 'log') {
+      if (!opts.podLogs) throw new ApiError(503, 'ServiceUnavailable', 'this API server was started without a way to reach kubelets, so it cannot serve pod logs');
+      const pod = await rs.get(namespace, t.name as string);
+      const nodes = registry.lookup('', 'v1', 'nodes') as ResourceDef;
+      const flat = Object.fromEntries(Object.keys(query).map((k) => [k, q(query, k)]));
+      const ac = new AbortController();
+      reply.raw.on('close', () => ac.abort());
+      const stream = await opts.podLogs.stream(pod, (node) => storeFor(nodes).get(undefined, node), flat, ac.signal);
+      return reply.type('text/plain; charset=utf-8').send(stream);
+    }
 
     switch (verb) {
       case 'get': {

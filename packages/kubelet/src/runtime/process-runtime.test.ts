@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ProcessRuntime } from './process-runtime.js';
 import { describeRuntime } from './runtime.compliance.js';
-import { RuntimeError } from './runtime.js';
+import { readAll, RuntimeError, type ContainerSpec } from './runtime.js';
 
 describeRuntime('process', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
@@ -28,6 +29,84 @@ describe('process runtime specifics', () => {
       expect(err).toBeInstanceOf(RuntimeError);
       expect((err as RuntimeError).reason).toBe('CreateContainerError');
     } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+const spec = (name: string, command: string[], extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
+  podUid: '0123456789abcdef', podNamespace: 'default', podName: 'p', name, image: 'busybox', command, attempt: 0, ...extra,
+});
+
+async function exitOf(rt: ProcessRuntime, id: string): Promise<void> {
+  for (let i = 0; i < 1_000; i++) {
+    if ((await rt.inspect(id))?.status.state === 'exited') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('container did not exit');
+}
+
+describe('process runtime logs', () => {
+  it('rotates a chatty container\'s log by size, keeps the newest files, and a follower reads across rotations without a gap', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
+    const rt = new ProcessRuntime(root, { logRotation: { maxBytes: 4_096, maxFiles: 3 } });
+    try {
+      // 400 numbered lines of ~60 bytes of record each: about 24 KiB, so several rotations.
+      const rec = await rt.start(spec('chatty', ['/bin/sh', '-c', 'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 50)) -eq 0 ]; then sleep 0.1; fi; done']));
+      const followed = (await readAll(await rt.logs(rec.id, { follow: true }))).toString().trimEnd().split('\n');
+      expect(followed).toEqual(Array.from({ length: 400 }, (_, i) => `line ${i + 1}`));
+      const files = (await readdir(path.join(root, 'containers', rec.id))).filter((f) => f.startsWith('log')).sort();
+      expect(files).toEqual(['log', 'log.1', 'log.2']);
+      // What is kept is the newest part, in order, ending with the last line.
+      const kept = (await readAll(await rt.logs(rec.id))).toString().trimEnd().split('\n');
+      expect(kept.length).toBeLessThan(400);
+      expect(kept.at(-1)).toBe('line 400');
+      const first = Number(kept[0].split(' ')[1]);
+      expect(kept).toEqual(Array.from({ length: 400 - first + 1 }, (_, i) => `line ${first + i}`));
+      expect((await readAll(await rt.logs(rec.id, { tailLines: 3 }))).toString()).toBe('line 398\nline 399\nline 400\n');
+    } finally {
+      for (const r of await rt.list()) if (r.status.state === 'running') await rt.stop(r.id, 0);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps an unterminated last line as it was written', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
+    const rt = new ProcessRuntime(root);
+    try {
+      const rec = await rt.start(spec('partial', ['/bin/sh', '-c', 'echo full; printf "no newline"']));
+      await exitOf(rt, rec.id);
+      expect((await readAll(await rt.logs(rec.id))).toString()).toBe('full\nno newline');
+      expect((await readAll(await rt.logs(rec.id, { tailLines: 1 }))).toString()).toBe('no newline');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('process runtime limits', () => {
+  it('puts a container with limits in its own cgroups, with the CPU quota Kubernetes uses, and removes them with it', async (ctx) => {
+    const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
+    const rt = new ProcessRuntime(root);
+    try {
+      if (!rt.enforcesLimits) {
+        if (process.env.CI === 'true') throw new Error('cgroups are not writable here, and CI may not skip');
+        ctx.skip();
+      }
+      const rec = await rt.start(spec('limited', ['/bin/sh', '-c', 'cat /proc/self/cgroup; sleep 30'], { limits: { memoryBytes: 64 * 1024 * 1024, cpuMillis: 250 } }));
+      const meta = JSON.parse(await readFile(path.join(root, 'containers', rec.id, 'meta.json'), 'utf8')) as { cgroups: { dirs: string[] } };
+      expect(meta.cgroups.dirs.length).toBeGreaterThan(0);
+      for (const dir of meta.cgroups.dirs) {
+        const procs = (await readFile(path.join(dir, 'cgroup.procs'), 'utf8')).trim().split('\n');
+        expect(procs.length).toBeGreaterThan(0); // the container's shell, and its sleep
+      }
+      const quota = meta.cgroups.dirs.map((d) => [path.join(d, 'cpu.cfs_quota_us'), path.join(d, 'cpu.max')]).flat().find((f) => existsSync(f));
+      expect(quota).toBeDefined();
+      expect((await readFile(quota as string, 'utf8')).trim()).toMatch(/^25000( 100000)?$/);
+      await rt.remove(rec.id);
+      for (const dir of meta.cgroups.dirs) expect(existsSync(dir)).toBe(false);
+    } finally {
+      for (const r of await rt.list()) if (r.status.state === 'running') await rt.stop(r.id, 0);
       await rm(root, { recursive: true, force: true });
     }
   });

@@ -11,7 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RuntimeError, type ContainerRecord, type ContainerRuntime, type ContainerSpec, type ContainerState, type LogOptions } from './runtime.js';
+import type { Readable } from 'node:stream';
+import { createCgroups, detectCgroups, removeCgroups, cgroupJoinArgv, type CgroupLayout, type CgroupPaths } from './cgroups.js';
+import { LOG_FILE, readContainerLog, type RotationPolicy } from './container-log.js';
+import { RuntimeError, type ContainerRecord, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExecResult, type LogOptions } from './runtime.js';
 
 /** The compiled shim beside this module; from the TypeScript sources (tests), the built one. */
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -20,12 +23,32 @@ const SHIM = existsSync(path.join(HERE, 'shim.js')) ? path.join(HERE, 'shim.js')
 interface Meta {
   spec: ContainerSpec;
   createdAt: string;
+  cgroups?: CgroupPaths;
 }
+
+/** What the shim reads (shim.ts): the resolved program, its environment, cgroups and log rotation. */
+interface ShimSpec {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  cgroups?: { procs: string[]; oomEvents: string[] };
+  rotation?: RotationPolicy;
+}
+
+export interface ProcessRuntimeOptions {
+  /** Log rotation; Kubernetes' defaults (10 MiB × 5 files) if absent. */
+  logRotation?: RotationPolicy;
+  /** Set false to not enforce limits even where cgroups are writable. */
+  cgroups?: boolean;
+}
+
+/** Output an exec keeps: enough for a probe's message. */
+const EXEC_OUTPUT_MAX = 10 * 1024;
 
 interface ExitFile {
   exitCode: number;
   signal?: string;
-  reason: 'Completed' | 'Error';
+  reason: 'Completed' | 'Error' | 'OOMKilled';
   message?: string;
   startedAt: string;
   finishedAt: string;
@@ -53,8 +76,13 @@ function alive(pid: number): boolean {
 
 export class ProcessRuntime implements ContainerRuntime {
   readonly name = 'process';
+  readonly enforcesLimits: boolean;
+  private readonly cgroupLayout: CgroupLayout | undefined;
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string, private readonly options: ProcessRuntimeOptions = {}) {
+    this.cgroupLayout = options.cgroups === false ? undefined : detectCgroups();
+    this.enforcesLimits = this.cgroupLayout !== undefined;
+  }
 
   private dir(id: string): string {
     return path.join(this.root, 'containers', id);
@@ -70,9 +98,20 @@ export class ProcessRuntime implements ContainerRuntime {
     const rootfs = path.join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     const meta: Meta = { spec, createdAt: new Date().toISOString() };
+    const limits = spec.limits ?? {};
+    if (this.cgroupLayout && (limits.memoryBytes !== undefined || limits.cpuMillis !== undefined)) {
+      try {
+        meta.cgroups = createCgroups(this.cgroupLayout, id, limits);
+      } catch (err) {
+        throw new RuntimeError('CreateContainerError', `${spec.name}: setting its limits: ${(err as Error).message}`);
+      }
+    }
     await writeFile(path.join(dir, 'meta.json'), JSON.stringify(meta));
-    await writeFile(path.join(dir, 'spec.json'), JSON.stringify({ argv, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: rootfs, ...spec.env }, cwd: spec.workingDir ?? rootfs }));
-    await writeFile(path.join(dir, 'log'), '');
+    const shimSpec: ShimSpec = { argv, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: rootfs, ...spec.env }, cwd: spec.workingDir ?? rootfs };
+    if (meta.cgroups) shimSpec.cgroups = { procs: meta.cgroups.procs, oomEvents: meta.cgroups.oomEvents };
+    if (this.options.logRotation) shimSpec.rotation = this.options.logRotation;
+    await writeFile(path.join(dir, 'spec.json'), JSON.stringify(shimSpec));
+    await writeFile(path.join(dir, LOG_FILE), '');
     const shim = spawn(process.execPath, [SHIM, dir], { detached: true, stdio: 'ignore' });
     shim.unref();
     // The shim writes pid.json once the process runs, or exit.json if it could not start.
@@ -94,6 +133,7 @@ export class ProcessRuntime implements ContainerRuntime {
     let status: ContainerState;
     if (exit) {
       status = { state: 'exited', startedAt: exit.startedAt, finishedAt: exit.finishedAt, exitCode: exit.exitCode, reason: exit.reason, ...(exit.signal ? { signal: exit.signal } : {}) };
+      if (exit.failedToStart) status.startedAt = status.finishedAt;
     } else if (pid && (alive(pid.shimPid) || alive(pid.pid))) {
       status = { state: 'running', startedAt: pid.startedAt };
     } else {
@@ -145,20 +185,52 @@ export class ProcessRuntime implements ContainerRuntime {
   async remove(id: string): Promise<void> {
     const rec = await this.inspect(id);
     if (rec?.status.state === 'running') await this.stop(id, 0);
+    const meta = await readJson<Meta>(path.join(this.dir(id), 'meta.json'));
+    if (meta?.cgroups) removeCgroups(meta.cgroups.dirs);
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
-  async logs(id: string, opts: LogOptions = {}): Promise<Buffer> {
-    let buf: Buffer;
-    try {
-      buf = await readFile(path.join(this.dir(id), 'log'));
-    } catch {
-      throw new RuntimeError('CreateContainerError', `no container ${id}`);
-    }
-    if (opts.tailLines === undefined) return buf;
-    const text = buf.toString('utf8');
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    return Buffer.from(lines.slice(Math.max(0, lines.length - opts.tailLines)).map((l) => `${l}\n`).join(''));
+  async logs(id: string, opts: LogOptions = {}): Promise<Readable> {
+    const dir = this.dir(id);
+    if (!(await readJson<Meta>(path.join(dir, 'meta.json')))) throw new RuntimeError('CreateContainerError', `no container ${id}`);
+    return readContainerLog(dir, opts, async () => existsSync(path.join(dir, 'exit.json')) || (await this.inspect(id))?.status.state !== 'running');
+  }
+
+  /** Runs argv with the container's environment, working directory and cgroups, as `docker exec` would. */
+  async exec(id: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
+    const dir = this.dir(id);
+    const rec = await this.inspect(id);
+    if (rec?.status.state !== 'running') throw new RuntimeError('RunContainerError', `container ${id} is not running`);
+    const shimSpec = await readJson<ShimSpec>(path.join(dir, 'spec.json'));
+    if (!shimSpec) throw new RuntimeError('RunContainerError', `container ${id} has no spec`);
+    const full = shimSpec.cgroups ? cgroupJoinArgv(shimSpec.cgroups.procs, argv) : argv;
+    return new Promise<ExecResult>((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let timedOut = false;
+      const child = spawn(full[0], full.slice(1), { cwd: shimSpec.cwd, env: shimSpec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const keep = (b: Buffer): void => {
+        if (size < EXEC_OUTPUT_MAX) chunks.push(b.subarray(0, EXEC_OUTPUT_MAX - size));
+        size += b.length;
+      };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(-(child.pid ?? 0), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ exitCode: 126, output: Buffer.from(err.message), timedOut: false });
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), output: Buffer.concat(chunks), timedOut });
+      });
+    });
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The cluster's certificate authority and the certificates it issues, like k3s makes at
  * cluster creation: a CA, a serving certificate per API replica (its IPs and names as SANs), and
- * client certificates whose CN is the user and O the groups (how kube-apiserver reads them).
+ * client certificates whose CN is the user and O the groups (how kube-apiserver reads them);
+ * and the self-signed serving certificate a kubelet makes for itself when given none (as
+ * client-go's cert utilities do for the real kubelet).
  * Keys come from node:crypto (fast, native); node-forge only assembles and signs the X.509.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -40,6 +42,11 @@ function baseCert(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certi
   return cert;
 }
 
+/** DNS names (type 2) and IP addresses (type 7), as X.509 subjectAltName entries. */
+function subjectAltNames(opts: Pick<IssueOptions, 'dnsNames' | 'ipAddresses'>): { type: number; value?: string; ip?: string }[] {
+  return [...(opts.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(opts.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))];
+}
+
 export function createCA(commonName = 'flotilla-ca', days = 3650): KeyPair {
   const keys = newKeys();
   const cert = baseCert(keys.publicKey, days);
@@ -65,10 +72,7 @@ export function issue(ca: KeyPair, opts: IssueOptions): KeyPair {
     ...(opts.organizations ?? []).map((o) => ({ name: 'organizationName', value: o })),
   ]);
   cert.setIssuer(caCert.subject.attributes);
-  const altNames = [
-    ...(opts.dnsNames ?? []).map((value) => ({ type: 2, value })),
-    ...(opts.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
-  ];
+  const altNames = subjectAltNames(opts);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -77,6 +81,24 @@ export function issue(ca: KeyPair, opts: IssueOptions): KeyPair {
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+}
+
+/** A self-signed serving certificate for `opts` (a kubelet's, when it was given none). */
+export function selfSigned(opts: Omit<IssueOptions, 'usage'>): KeyPair {
+  const keys = newKeys();
+  const cert = baseCert(keys.publicKey, opts.days ?? 365);
+  const subject = [{ name: 'commonName', value: opts.commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  const altNames = subjectAltNames(opts);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
+  ]);
+  cert.sign(keys.privateKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
 
