@@ -35,6 +35,7 @@ const CORES = [
   'packages/scheduler/src/node-info.ts',
   'packages/scheduler/src/plugins',
   'packages/kubelet/src/pod-sync.ts',
+  'packages/kubelet/src/probes.ts',
   'packages/apiserver/src/auth/rbac.ts',
   'packages/apiserver/src/auth/node-authorizer.ts',
 ];

@@ -3,25 +3,13 @@
  * uses its own namespace so they share one cluster (starting it is most of the cost).
  */
 import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestKubeCluster } from '../support/kube-cluster.js';
+import { kubectlAvailable, TestKubeCluster } from '../support/kube-cluster.js';
 import { waitFor } from '../support/wait.js';
 
-function hasKubectl(): boolean {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const available = hasKubectl();
-if (!available && process.env.CI) throw new Error('kubectl is required in CI (.ci/run installs it)');
-if (!available) console.warn('skipping the kubectl tests: no kubectl on PATH (apt-get install kubernetes-client)');
+const available = kubectlAvailable();
 
 let cluster: TestKubeCluster;
 

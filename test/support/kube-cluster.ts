@@ -4,7 +4,7 @@
  * `kubectl` runs against it without touching the developer's own. close() kills every process
  * by PID and removes every temp dir, even when the test failed.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair } from '@flotilla/apiserver';
@@ -13,6 +13,23 @@ import path from 'node:path';
 import { FLOTILLA_BIN, TestRaftKvCluster } from './raftkv-cluster.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+
+/**
+ * Whether the real kubectl is on PATH. In CI it must be (.ci/run installs it); elsewhere the
+ * kubectl tests skip with this warning.
+ */
+export function kubectlAvailable(): boolean {
+  let ok = false;
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
+    ok = true;
+  } catch {
+    // not installed
+  }
+  if (!ok && process.env.CI) throw new Error('kubectl is required in CI (.ci/run installs it)');
+  if (!ok) console.warn('skipping the kubectl tests: no kubectl on PATH (apt-get install kubernetes-client)');
+  return ok;
+}
 
 export interface KubectlResult {
   code: number;

@@ -17,6 +17,7 @@ export interface PodLogOptions {
   sinceTime?: string;
 }
 
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 const BOOLS = ['follow', 'previous', 'timestamps'] as const;
 const INTS = [['tailLines', 0], ['limitBytes', 1], ['sinceSeconds', 1]] as const;
 
@@ -35,13 +36,13 @@ export function parsePodLogOptions(query: Record<string, string | undefined>, po
   for (const [name, min] of INTS) {
     const raw = query[name];
     if (raw === undefined || raw === '') continue;
-    const n = Number(raw);
-    if (!Number.isInteger(n)) throw badRequest(`invalid value for "${name}": ${JSON.stringify(raw)} is not an integer`);
+    const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) throw badRequest(`invalid value for "${name}": ${JSON.stringify(raw)} is not an integer`);
     if (n < min) causes.push(fieldError.invalid(name, n, `must be greater than or equal to ${min}`));
     else opts[name] = n;
   }
   if (query.sinceTime) {
-    if (Number.isNaN(Date.parse(query.sinceTime))) throw badRequest(`invalid value for "sinceTime": ${JSON.stringify(query.sinceTime)} is not an RFC 3339 time`);
+    if (!RFC3339.test(query.sinceTime) || Number.isNaN(Date.parse(query.sinceTime))) throw badRequest(`invalid value for "sinceTime": ${JSON.stringify(query.sinceTime)} is not an RFC 3339 time`);
     opts.sinceTime = query.sinceTime;
   }
   if (query.sinceTime && query.sinceSeconds) causes.push(fieldError.forbidden('sinceSeconds', 'at most one of `sinceTime` or `sinceSeconds` may be specified'));

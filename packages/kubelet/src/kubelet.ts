@@ -103,7 +103,11 @@ export class Kubelet {
   /** Containers whose pod the API no longer has (deleted without us, or by force): stopped and removed. */
   private async collectOrphans(): Promise<void> {
     const known = new Set(this.pods.list().map((p) => p.metadata.uid));
-    for (const r of await this.o.runtime.list()) {
+    const all = await this.o.runtime.list();
+    const running = all.filter((r) => r.status.state === 'running');
+    this.o.metrics?.runningContainers.set(running.length);
+    this.o.metrics?.runningPods.set(new Set(running.map((r) => r.spec.podUid)).size);
+    for (const r of all) {
       if (!known.has(r.spec.podUid)) {
         await this.o.runtime.stop(r.id, 2_000);
         await this.o.runtime.remove(r.id);

@@ -109,3 +109,99 @@ describe('syncPod', () => {
     expect(syncPod(pod({ deleting: true }), [exited('app', 0, 2000, 143)], T0 + 3000, policy).actions).toEqual([{ kind: 'deletePod' }]);
   });
 });
+
+describe('syncPod with probes', () => {
+  type ProbeState = import('./probes.js').ProbeState;
+  const exec = { exec: { command: ['true'] } };
+  /** pod() with probes on its first container (and, if given, a pod-level grace period). */
+  function probed(probes: Record<string, unknown>, opts: { deleting?: boolean; grace?: number } = {}): KubeObject {
+    const p = pod({ deleting: opts.deleting });
+    const spec = p.spec as { containers: Record<string, unknown>[]; terminationGracePeriodSeconds?: number };
+    spec.containers[0] = { ...spec.containers[0], ...probes };
+    if (opts.grace !== undefined) spec.terminationGracePeriodSeconds = opts.grace;
+    return p;
+  }
+  const ok: ProbeState = { result: 'success', streak: 1, lastOutcome: true, lastRunAt: T0 };
+  const failed = (message: string): ProbeState => ({ result: 'failure', streak: 3, lastOutcome: false, lastRunAt: T0, message });
+  const ready = (r: ReturnType<typeof syncPod>): unknown => (r.status.conditions as Record<string, unknown>[]).find((c) => c.type === 'Ready')?.status;
+
+  it('keeps a running container with a readiness probe and no result yet not ready', () => {
+    const r = syncPod(probed({ readinessProbe: exec }), [running('app', 0)], T0 + 1000, policy);
+    expect(r.actions).toEqual([]);
+    expect(r.status.phase).toBe('Running');
+    expect(cs(r)).toMatchObject({ ready: false, started: true });
+    expect(r.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'False', reason: 'ContainersNotReady' }));
+    expect(r.status.conditions).toContainEqual(expect.objectContaining({ type: 'ContainersReady', status: 'False' }));
+  });
+
+  it('makes the container and the pod ready once the readiness probe succeeds', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ readinessProbe: exec }), [c], T0 + 1000, policy, new Map([[c.id, { readiness: ok }]]));
+    expect(r.actions).toEqual([]);
+    expect(cs(r)).toMatchObject({ ready: true, started: true });
+    expect(ready(r)).toBe('True');
+  });
+
+  it('reads probe states by container record id, not by name', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ readinessProbe: exec }), [c], T0 + 1000, policy, new Map([['app', { readiness: ok }]]));
+    expect(cs(r).ready).toBe(false);
+  });
+
+  it('makes a container not ready again when its readiness probe fails, without stopping it', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ readinessProbe: exec }), [c], T0 + 1000, policy, new Map([[c.id, { readiness: failed('nope') }]]));
+    expect(r.actions).toEqual([]);
+    expect(r.status.phase).toBe('Running');
+    expect(cs(r).ready).toBe(false);
+    expect(ready(r)).toBe('False');
+  });
+
+  it('stops a container whose liveness probe failed, within the pod\'s grace period (30 s by default)', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ livenessProbe: exec }), [c], T0 + 1000, policy, new Map([[c.id, { liveness: failed('HTTP probe failed with statuscode: 500') }]]));
+    expect(r.actions).toEqual([{ kind: 'stop', id: c.id, graceMs: 30_000, container: 'app', reason: 'Liveness probe failed: HTTP probe failed with statuscode: 500' }]);
+    expect(cs(r)).toMatchObject({ ready: false, started: true });
+    expect(r.status.phase).toBe('Running');
+  });
+
+  it('uses terminationGracePeriodSeconds for a liveness kill', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ livenessProbe: exec }, { grace: 7 }), [c], T0 + 1000, policy, new Map([[c.id, { liveness: failed('x') }]]));
+    expect(r.actions).toEqual([{ kind: 'stop', id: c.id, graceMs: 7000, container: 'app', reason: 'Liveness probe failed: x' }]);
+  });
+
+  it('does not stop a container whose liveness probe has failed fewer times than its threshold', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ livenessProbe: exec }), [c], T0 + 1000, policy, new Map([[c.id, { liveness: { result: 'success', streak: 2, lastOutcome: false, message: 'x' } }]]));
+    expect(r.actions).toEqual([]);
+    expect(cs(r)).toMatchObject({ ready: true, started: true });
+  });
+
+  it('holds a container with a startup probe not yet succeeded as not started, and ignores its liveness failure', () => {
+    const c = running('app', 0);
+    const p = probed({ startupProbe: exec, livenessProbe: exec, readinessProbe: exec });
+    const r = syncPod(p, [c], T0 + 1000, policy, new Map([[c.id, { liveness: failed('dead'), readiness: ok }]]));
+    expect(r.actions).toEqual([]);
+    expect(cs(r)).toMatchObject({ ready: false, started: false });
+    expect(ready(r)).toBe('False');
+    expect(r.status.phase).toBe('Running');
+    // Once started, the same states mean a kill.
+    const after = syncPod(p, [c], T0 + 2000, policy, new Map([[c.id, { startup: ok, liveness: failed('dead'), readiness: ok }]]));
+    expect(after.actions).toEqual([{ kind: 'stop', id: c.id, graceMs: 30_000, container: 'app', reason: 'Liveness probe failed: dead' }]);
+  });
+
+  it('stops a container whose startup probe failed for good', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ startupProbe: exec }), [c], T0 + 1000, policy, new Map([[c.id, { startup: failed('timeout') }]]));
+    expect(r.actions).toEqual([{ kind: 'stop', id: c.id, graceMs: 30_000, container: 'app', reason: 'Startup probe failed: timeout' }]);
+    expect(cs(r)).toMatchObject({ ready: false, started: false });
+  });
+
+  it('never kills a container of a pod being deleted for a probe: it only stops it within the deletion grace', () => {
+    const c = running('app', 0);
+    const r = syncPod(probed({ livenessProbe: exec, readinessProbe: exec }, { deleting: true }), [c], T0 + 1000, policy, new Map([[c.id, { liveness: failed('dead'), readiness: ok }]]));
+    expect(r.actions).toEqual([{ kind: 'stop', id: c.id, graceMs: 5000 }]);
+    expect(cs(r).ready).toBe(false);
+  });
+});

@@ -40,7 +40,9 @@ export interface ProbeState {
   message?: string;
 }
 
-const seconds = (v: unknown, def: number): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v * 1000 : def * 1000);
+/** Seconds → ms; 0 means "the default" for periods and timeouts (as the API server defaults them), not for delays. */
+const seconds = (v: unknown, def: number, zeroAllowed = false): number =>
+  typeof v === 'number' && Number.isFinite(v) && (v > 0 || (zeroAllowed && v === 0)) ? v * 1000 : def * 1000;
 const count = (v: unknown, def: number): number => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : def);
 
 /** The probe from a container's spec field (livenessProbe…), with Kubernetes' defaults. */
@@ -66,7 +68,7 @@ export function parseProbe(probe: unknown, type: ProbeType): ProbeSpec | undefin
   if (!action) return undefined;
   return {
     action,
-    initialDelayMs: seconds(probe.initialDelaySeconds, 0),
+    initialDelayMs: seconds(probe.initialDelaySeconds, 0, true),
     periodMs: seconds(probe.periodSeconds, 10),
     timeoutMs: seconds(probe.timeoutSeconds, 1),
     failureThreshold: count(probe.failureThreshold, 3),

@@ -82,11 +82,27 @@ export class LogWriter {
     return this.pending[stream].reduce((n, b) => n + b.length, 0);
   }
 
+  /**
+   * Writes what waits for `stream`: with `full`, all of it as one line (its head in P records of
+   * at most MAX_RECORD, the end in an F record); without, up to `limit` bytes as a P record.
+   */
   private flush(stream: Stream, full: boolean, limit = Infinity): void {
-    const all = Buffer.concat(this.pending[stream]);
-    const content = all.subarray(0, Math.min(all.length, limit));
-    this.pending[stream] = content.length < all.length ? [all.subarray(content.length)] : [];
-    const record = Buffer.concat([Buffer.from(`${this.now()} ${stream} ${full ? 'F' : 'P'} `), content, Buffer.from('\n')]);
+    let all = Buffer.concat(this.pending[stream]);
+    this.pending[stream] = [];
+    if (!full) {
+      if (all.length > limit) {
+        this.pending[stream] = [all.subarray(limit)];
+        all = all.subarray(0, limit);
+      }
+      this.record(stream, 'P', all);
+      return;
+    }
+    for (; all.length > MAX_RECORD; all = all.subarray(MAX_RECORD)) this.record(stream, 'P', all.subarray(0, MAX_RECORD));
+    this.record(stream, 'F', all);
+  }
+
+  private record(stream: Stream, tag: 'F' | 'P', content: Buffer): void {
+    const record = Buffer.concat([Buffer.from(`${this.now()} ${stream} ${tag} `), content, Buffer.from('\n')]);
     writeSync(this.fd, record);
     this.size += record.length;
     if (this.size > this.policy.maxBytes) this.rotate();
@@ -128,9 +144,10 @@ export function parseRecords(buf: Buffer): LogRecord[] {
   return out;
 }
 
-function render(r: LogRecord, timestamps: boolean): Buffer {
+/** A record as output; `stamp` prefixes its time (only at the start of a line, as the kubelet does). */
+function render(r: LogRecord, stamp: boolean): Buffer {
   const parts = [r.content];
-  if (timestamps) parts.unshift(Buffer.from(`${r.time} `));
+  if (stamp) parts.unshift(Buffer.from(`${r.time} `));
   if (r.full) parts.push(Buffer.from('\n'));
   return Buffer.concat(parts);
 }
@@ -186,27 +203,38 @@ export function readContainerLog(dir: string, opts: LogOptions, exited: () => Pr
   let budget = opts.limitBytes ?? Infinity;
 
   async function* generate(): AsyncGenerator<Buffer> {
+    let lineStart = true;
     const emit = (records: LogRecord[]): Buffer | undefined => {
       if (records.length === 0 || budget <= 0) return undefined;
-      let out = Buffer.concat(records.map((r) => render(r, timestamps)));
+      let out = Buffer.concat(records.map((r) => {
+        const b = render(r, timestamps && lineStart);
+        lineStart = r.full;
+        return b;
+      }));
       if (out.length > budget) out = out.subarray(0, budget);
       budget -= out.length;
       return out;
     };
-    // What is there now: rotated files oldest first, then the current one, read through one handle
-    // so that a rotation between the reads cannot make us skip or repeat the current file.
-    const rotated: Buffer[] = [];
-    for (let i = 1; ; i++) {
-      try {
-        rotated.unshift(await readFile(path.join(dir, `${LOG_FILE}.${i}`)));
-      } catch {
-        break;
-      }
-    }
+    // What is there now: the current file is opened first, then the rotated ones are read oldest
+    // first, skipping the current one should it have been rotated meanwhile (it is read through
+    // its handle), so that a rotation at this moment neither skips nor repeats a file.
     const current = path.join(dir, LOG_FILE);
     let handle = await open(current, 'r');
     try {
       let ino = (await handle.stat()).ino;
+      const rotated: Buffer[] = [];
+      for (let i = 1; ; i++) {
+        const file = path.join(dir, `${LOG_FILE}.${i}`);
+        const st = await stat(file).catch(() => undefined);
+        if (!st) break;
+        if (st.ino === ino) {
+          // Ours was rotated meanwhile: what was read so far is newer, and comes after it.
+          rotated.length = 0;
+          continue;
+        }
+        const buf = await readFile(file).catch(() => undefined);
+        if (buf) rotated.unshift(buf);
+      }
       let offset = 0;
       let carry = Buffer.alloc(0);
       const readNew = async (): Promise<LogRecord[]> => {
