@@ -181,6 +181,8 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     expect(gated.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('False');
     expect(gated.status.containerStatuses[0]).toMatchObject({ ready: false, started: true, restartCount: 0 });
     expect(await kubectl(['get', 'pod', 'gated'])).toMatch(/gated\s+0\/1\s+Running/);
+    const events = JSON.parse(await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=gated,reason=Unhealthy', '-o', 'json'])) as { items: { message: string; type: string }[] };
+    expect(events.items[0]).toMatchObject({ type: 'Warning', message: 'Readiness probe failed: command exited with 1' });
     await writeFile(flag, '');
     await waitFor('gated Ready', async () => ((await podJson('gated')).status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' ? true : undefined), 15_000);
     gated = await podJson('gated');
@@ -200,6 +202,9 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     await waitFor('a liveness restart', async () => ((await podJson('sick')).status?.containerStatuses?.[0]?.restartCount >= 1 ? true : undefined), 45_000);
     const st = (await podJson('sick')).status.containerStatuses[0];
     expect(st.lastState.terminated.exitCode).toBeGreaterThan(128); // killed by a signal
+    const described = await kubectl(['describe', 'pod', 'sick']);
+    expect(described).toMatch(/Last State:\s+Terminated/);
+    expect(described).toMatch(/Liveness:\s+exec \[\/bin\/sh -c echo not well; exit 1\]/);
     const events = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=sick', '-o', 'json']);
     const list = (JSON.parse(events) as { items: { reason: string; message: string }[] }).items;
     expect(list.find((e) => e.reason === 'Unhealthy')?.message).toBe('Liveness probe failed: not well');
@@ -223,6 +228,9 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     expect(p.status.qosClass).toBe('Burstable');
     expect(p.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
     expect(await kubectl(['get', 'pod', 'hog'])).toMatch(/hog\s+0\/1\s+OOMKilled/);
+    // kubectl reads the pod as a typed object for logs and describe: every status field must have its API type.
+    expect(await kubectl(['logs', 'hog'])).toBe('');
+    expect(await kubectl(['describe', 'pod', 'hog'])).toMatch(/Reason:\s+OOMKilled/);
     await kubectl(['delete', 'pod', 'hog']);
   });
 

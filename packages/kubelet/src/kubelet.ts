@@ -10,6 +10,7 @@ import { badRequest, isObject, isNotFound, logContainerOf, notFound, parseQuanti
 import { Informer, keyOf, recordEvent, resources, WorkQueue, type KubeClient } from '@flotilla/client';
 import type { KubeletMetrics } from './metrics.js';
 import { ProbeManager } from './prober.js';
+import type { ProbeType } from './probes.js';
 import { KUBERNETES_BACKOFF, syncPod, type BackoffPolicy } from './pod-sync.js';
 import type { ContainerRecord, ContainerRuntime, ContainerSpec, ResourceLimits } from './runtime/runtime.js';
 import { RuntimeError } from './runtime/runtime.js';
@@ -38,21 +39,18 @@ export class Kubelet {
   private readonly startErrors = new Map<string, { reason: string; message: string; failures: number; failedAt: number; retryAt: number; image: string }>();
 
   private readonly probes: ProbeManager;
+  private readonly lastProbeEvent = new Map<string, number>();
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
     this.probes = new ProbeManager({
       runtime: o.runtime,
       podIP: o.nodeIP,
-      observed: (type, ok) => o.metrics?.probes.inc({ probe_type: type, result: ok ? 'successful' : 'failed' }),
-      changed: (podKey, _id, type, state) => {
-        this.queue.add(podKey);
-        if (state.result !== 'failure') return;
-        const [namespace, name] = podKey.split('/');
-        const pod = this.pods.get(name, namespace);
-        const title = `${type[0].toUpperCase()}${type.slice(1)}`;
-        if (pod) void this.event(pod, 'Warning', 'Unhealthy', `${title} probe failed: ${state.message ?? ''}`.trim());
+      observed: (podKey, id, type, ok, message) => {
+        o.metrics?.probes.inc({ probe_type: type, result: ok ? 'successful' : 'failed' });
+        if (!ok) this.probeFailed(podKey, id, type, message ?? '');
       },
+      changed: (podKey) => this.queue.add(podKey),
     });
     const enqueue = (p: KubeObject): void => this.queue.add(keyOf(p));
     this.pods.on({ add: enqueue, update: (_o, p) => enqueue(p), delete: enqueue });
@@ -74,6 +72,21 @@ export class Kubelet {
     this.queue.shutDown();
     await this.pods.stop();
     await this.running;
+  }
+
+  /**
+   * A failed probe run is a Warning event (Unhealthy), as in Kubernetes; the same one again
+   * within a minute is not repeated, so a probe failing every second does not flood the API.
+   */
+  private probeFailed(podKey: string, containerId: string, type: ProbeType, message: string): void {
+    const key = `${containerId}/${type}/${message}`;
+    const now = Date.now();
+    if ((this.lastProbeEvent.get(key) ?? -Infinity) > now - 60_000) return;
+    this.lastProbeEvent.set(key, now);
+    if (this.lastProbeEvent.size > 10_000) this.lastProbeEvent.clear();
+    const [namespace, name] = podKey.split('/');
+    const pod = this.pods.get(name, namespace);
+    if (pod) void this.event(pod, 'Warning', 'Unhealthy', `${type[0].toUpperCase()}${type.slice(1)} probe failed: ${message}`.trim());
   }
 
   /**

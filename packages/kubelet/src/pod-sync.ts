@@ -72,7 +72,8 @@ function stateOf(r: ContainerRecord | undefined): Json | undefined {
   if (!r) return undefined;
   const s = r.status;
   if (s.state === 'running') return { running: { startedAt: s.startedAt } };
-  return { terminated: { exitCode: s.exitCode, reason: s.reason, startedAt: s.startedAt, finishedAt: s.finishedAt, ...(s.signal ? { signal: s.signal } : {}) } };
+  // No `signal`: it is an int32 in the API that kubelets leave out; the exit code (128+n) tells it.
+  return { terminated: { exitCode: s.exitCode, reason: s.reason, startedAt: s.startedAt, finishedAt: s.finishedAt } };
 }
 
 function shouldRestart(policy: string, r: ContainerRecord): boolean {

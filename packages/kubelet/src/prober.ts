@@ -85,8 +85,8 @@ export interface ProbeManagerOptions {
   podIP: string;
   /** A container's standing result changed: its pod should be synced now. */
   changed: (podKey: string, containerId: string, type: ProbeType, state: ProbeState) => void;
-  /** Every outcome, for metrics. */
-  observed?: (type: ProbeType, ok: boolean) => void;
+  /** Every outcome, for metrics and events (message: why it failed). */
+  observed?: (podKey: string, containerId: string, type: ProbeType, ok: boolean, message?: string) => void;
   now?: () => number;
 }
 
@@ -156,7 +156,7 @@ export class ProbeManager {
     if (!waiting) {
       const outcome = await runProbe(spec.action, spec.timeoutMs, { podIP: this.o.podIP, container, runtime: this.o.runtime, containerId: id });
       if (this.workers.get(id) !== w) return;
-      this.o.observed?.(type, outcome.ok);
+      this.o.observed?.(w.podKey, id, type, outcome.ok, outcome.message);
       const after = recordOutcome(spec, before, outcome.ok, this.now(), outcome.message);
       w.states[type] = after;
       if (after.result !== before.result) this.o.changed(w.podKey, id, type, after);
