@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
 import { Agent, request } from 'undici';
+import { startDockerd, TEST_IMAGE } from '../support/dockerd.js';
 import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
@@ -132,5 +133,55 @@ describe('flotilla up / down', () => {
     const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
     expect(down.stdout).toContain('stopped 11 processes and 1 container');
     for (const p of cluster.processes) expect(alive(p.pid)).toBe(false);
+  }, 120_000);
+
+  it('runs the agents on a Docker engine with --runtime docker; down removes their containers', async (ctx) => {
+    const dockerd = await startDockerd();
+    if (!dockerd) {
+      ctx.skip();
+      return;
+    }
+    try {
+      dataDir = await mkdtemp(path.join(tmpdir(), 'flotilla-up-docker-'));
+      const prefix = `127.${100 + Math.floor(Math.random() * 100)}.${1 + Math.floor(Math.random() * 200)}`;
+      const up = await run(process.execPath, [
+        FLOTILLA_BIN, 'up', '--detach', '--data-dir', dataDir, '--ip-prefix', prefix, '--servers', '1', '--agents', '1',
+        '--runtime', 'docker', '--docker-endpoint', `unix://${dockerd.socketPath}`,
+      ], { timeout: 60_000 });
+      expect(up.stdout).toContain('Ready (docker runtime)');
+      const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { apiServers: string[]; kubeconfig: string };
+      const kubeconfig = JSON.parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: { 'certificate-authority-data': string } }[]; users: { user: { token: string } }[] };
+      const dispatcher = new Agent({ connect: { ca: Buffer.from(kubeconfig.clusters[0].cluster['certificate-authority-data'], 'base64').toString() } });
+      const auth = { authorization: `Bearer ${kubeconfig.users[0].user.token}`, 'content-type': 'application/json' };
+      const api = cluster.apiServers[0];
+      try {
+        const created = await request(`${api}/api/v1/namespaces/default/pods`, {
+          method: 'POST', dispatcher, headers: auth,
+          body: JSON.stringify({ metadata: { name: 'boxed' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: TEST_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'echo from docker; while true; do sleep 1; done'] }] } }),
+        });
+        expect(created.statusCode).toBe(201);
+        await created.body.dump();
+        const pod = await waitFor('the pod to run in Docker', async () => {
+          const res = await request(`${api}/api/v1/namespaces/default/pods/boxed`, { dispatcher, headers: auth });
+          const p = (await res.body.json()) as { status?: { phase?: string; containerStatuses?: { containerID?: string }[] } };
+          return p.status?.phase === 'Running' ? p : undefined;
+        }, 30_000);
+        expect(pod.status?.containerStatuses?.[0]?.containerID).toMatch(/^docker:\/\/[0-9a-f]{64}$/);
+        const log = await waitFor('its log', async () => {
+          const res = await request(`${api}/api/v1/namespaces/default/pods/boxed/log`, { dispatcher, headers: auth });
+          const text = await res.body.text();
+          return res.statusCode === 200 && text ? text : undefined;
+        }, 10_000);
+        expect(log).toBe('from docker\n');
+      } finally {
+        await dispatcher.close();
+      }
+      expect((await dockerd.docker.listContainers({ all: true, filters: { label: ['io.flotilla.node=agent-1'] } })).length).toBe(1);
+      const down = await run(process.execPath, [FLOTILLA_BIN, 'down', '--data-dir', dataDir], { timeout: 60_000 });
+      expect(down.stdout).toContain('and 1 container');
+      expect(await dockerd.docker.listContainers({ all: true })).toEqual([]);
+    } finally {
+      await dockerd.stop();
+    }
   }, 120_000);
 });
