@@ -1,8 +1,11 @@
 /**
  * `flotilla scheduler`: one scheduler replica. Any number may run; a Lease in kube-system picks
  * the one that schedules, and a standby takes over within about a lease duration (1 s) after the
- * active one dies. A replica that loses the Lease exits, as kube-scheduler does, so it can never
- * act on a stale view; its supervisor starts it again as a standby.
+ * active one dies. A replica that loses the Lease (it could not renew in time, say under load)
+ * stops scheduling at once and its state is thrown away; it stays a candidate, and when it wins
+ * again it starts afresh from the API. kube-scheduler exits instead and relies on a supervisor to
+ * restart it; `flotilla up` has none, and the last replica standing must not give up. Binds it
+ * had in flight are safe either way: the API binds a pod only once.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +33,8 @@ export function schedulerCommand(): Command {
       const { Scheduler } = await import('@flotilla/scheduler');
       const log = pino({ level: flags.logLevel, base: { pid: process.pid, component: 'scheduler', node: flags.name } });
       const client = new KubeClient({ ...loadKubeconfig(flags.kubeconfig, flags.context), userAgent: 'flotilla-scheduler' });
-      const scheduler = new Scheduler({ client, log: (msg, fields) => log.info(fields ?? {}, msg) });
+      const newScheduler = (): InstanceType<typeof Scheduler> => new Scheduler({ client, log: (msg, fields) => log.info(fields ?? {}, msg) });
+      let scheduler: InstanceType<typeof Scheduler> | undefined;
       let stopping = false;
       const exit = async (reason: string, code: number): Promise<void> => {
         if (stopping) return;
@@ -38,7 +42,7 @@ export function schedulerCommand(): Command {
         log.info({ reason }, 'shutting down');
         setTimeout(() => process.exit(code), 5_000).unref();
         await elector?.stop().catch(() => undefined);
-        await scheduler.stop().catch(() => undefined);
+        await scheduler?.stop().catch(() => undefined);
         await client.close().catch(() => undefined);
         process.exit(code);
       };
@@ -51,13 +55,22 @@ export function schedulerCommand(): Command {
           identity: flags.name,
           onStartedLeading: () => {
             log.info({ leader: flags.name }, 'became the leader; scheduling');
-            scheduler.start().catch((err: Error) => void exit(`could not start: ${err.message}`, 1));
+            const s = newScheduler();
+            scheduler = s;
+            s.start().catch((err: Error) => void exit(`could not start: ${err.message}`, 1));
           },
-          onStoppedLeading: () => void exit('lost the leader Lease', 1),
+          onStoppedLeading: () => {
+            if (stopping) return;
+            log.warn({}, 'lost the leader Lease; stopped scheduling, standing by');
+            const s = scheduler;
+            scheduler = undefined;
+            void s?.stop().catch((err: Error) => log.error({ err: err.message }, 'stopping the scheduler failed'));
+          },
           onNewLeader: (id) => log.info({ leader: id }, 'leader is'),
         });
         elector.start();
       } else {
+        scheduler = newScheduler();
         await scheduler.start();
         log.info({}, 'scheduling (no leader election)');
       }

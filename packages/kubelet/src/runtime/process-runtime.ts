@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { createCgroups, detectCgroups, removeCgroups, cgroupJoinArgv, type CgroupLayout, type CgroupPaths } from './cgroups.js';
 import { LOG_FILE, readContainerLog, type RotationPolicy } from './container-log.js';
+import type { ShimSpec } from './shim-spec.js';
 import { RuntimeError, type ContainerRecord, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExecResult, type LogOptions } from './runtime.js';
 
 /** The compiled shim beside this module; from the TypeScript sources (tests), the built one. */
@@ -24,15 +25,6 @@ interface Meta {
   spec: ContainerSpec;
   createdAt: string;
   cgroups?: CgroupPaths;
-}
-
-/** What the shim reads (shim.ts): the resolved program, its environment, cgroups and log rotation. */
-interface ShimSpec {
-  argv: string[];
-  env: Record<string, string>;
-  cwd: string;
-  cgroups?: { procs: string[]; oomEvents: string[] };
-  rotation?: RotationPolicy;
 }
 
 export interface ProcessRuntimeOptions {

@@ -10,17 +10,10 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { KUBERNETES_LOG_ROTATION, LogWriter, logClock, type RotationPolicy } from './container-log.js';
+import { KUBERNETES_LOG_ROTATION, LogWriter, logClock } from './container-log.js';
+import type { ShimSpec } from './shim-spec.js';
 import { cgroupJoinArgv, oomKilled } from './cgroups.js';
 
-interface ShimSpec {
-  argv: string[];
-  env: Record<string, string>;
-  cwd: string;
-  /** cgroup.procs files the container joins before its program runs (limits), and their OOM counters. */
-  cgroups?: { procs: string[]; oomEvents: string[] };
-  rotation?: RotationPolicy;
-}
 
 /** Where argv[0] is, as execvp would find it; undefined if nowhere (a start error, not an exit code). */
 function findExecutable(file: string, pathVar: string | undefined, cwd: string): string | undefined {
