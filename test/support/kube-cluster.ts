@@ -8,6 +8,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { createCA, issue, newToken, serviceAccountKeyPair, type KeyPair } from '@flotilla/apiserver';
+import { serversExtension } from '@flotilla/client';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FLOTILLA_BIN, TestRaftKvCluster } from './raftkv-cluster.js';
@@ -205,7 +206,8 @@ export class TestKubeCluster {
     const ca = Buffer.from(this.ca.certPem).toString('base64');
     await writeFile(file, JSON.stringify({
       apiVersion: 'v1', kind: 'Config',
-      clusters: this.apiServers.map((a) => ({ name: a.name, cluster: { server: a.url, 'certificate-authority-data': ca } })),
+      // Each cluster lists every replica too, as `flotilla up` writes them, so components fail over.
+      clusters: this.apiServers.map((a) => ({ name: a.name, cluster: { server: a.url, 'certificate-authority-data': ca, extensions: [serversExtension(this.apiServers.map((x) => x.url))] } })),
       users: [{ name, user: { token } }],
       contexts: this.apiServers.map((a) => ({ name: a.name, context: { cluster: a.name, user: name } })),
       'current-context': this.apiServers[0].name,

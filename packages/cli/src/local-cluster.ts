@@ -175,17 +175,23 @@ async function clusterPki(dataDir: string, nodeIps: string[], agentNodes: { name
 }
 
 /**
- * An admin kubeconfig with one context per API replica ("flotilla" is the first; "flotilla-2"…
- * reach the others), as JSON, which kubectl reads like YAML.
+ * A kubeconfig with one context per API replica ("flotilla" is the first; "flotilla-2"… reach
+ * the others), as JSON, which kubectl reads like YAML. Each cluster also lists every replica (an
+ * extension kubectl ignores), so Flotilla's components move to another when theirs is down.
  */
-function kubeconfig(apiServers: string[], caPem: string, token: string, user = 'flotilla-admin', current = 0): unknown {
+function kubeconfig(apiServers: string[], caPem: string, token: string, user = 'flotilla-admin', current = 0, serversExtension?: (servers: string[]) => unknown): unknown {
   const names = apiServers.map((_, i) => (i === 0 ? 'flotilla' : `flotilla-${i + 1}`));
   const caData = Buffer.from(caPem).toString('base64');
+  // Each context's own replica first, then the others in turn.
+  const replicas = (i: number): string[] => [...apiServers.slice(i), ...apiServers.slice(0, i)];
   return {
     apiVersion: 'v1',
     kind: 'Config',
     preferences: {},
-    clusters: apiServers.map((server, i) => ({ name: names[i], cluster: { server, 'certificate-authority-data': caData } })),
+    clusters: apiServers.map((server, i) => ({
+      name: names[i],
+      cluster: { server, 'certificate-authority-data': caData, ...(serversExtension && apiServers.length > 1 ? { extensions: [serversExtension(replicas(i))] } : {}) },
+    })),
     users: [{ name: user, user: { token } }],
     contexts: names.map((name) => ({ name, context: { cluster: name, user, namespace: 'default' } })),
     'current-context': names[current],
@@ -283,6 +289,7 @@ async function up(opts: UpOptions): Promise<number> {
     // One API replica per server node, each able to reach every raftkv member (its own first).
     const agents = Array.from({ length: opts.agents }, (_, i) => ({ name: `agent-${i + 1}`, ip: `${opts.ipPrefix}.${opts.servers + i + 1}` }));
     const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname), agents);
+    const { serversExtension } = await import('@flotilla/client');
     const apiServers: string[] = [];
     for (const n of nodes) {
       const ip = new URL(n.clientURL).hostname;
@@ -315,7 +322,7 @@ async function up(opts: UpOptions): Promise<number> {
     // A scheduler replica per server node, talking to its own node's API server; one schedules.
     for (const [i, n] of nodes.entries()) {
       const cfg = path.join(pki.dir, `scheduler-${n.name}.kubeconfig`);
-      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.schedulerToken, 'system:kube-scheduler', i));
+      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.schedulerToken, 'system:kube-scheduler', i, serversExtension));
       const logFile = path.join(dataDir, n.name, 'scheduler.log');
       const log = await open(logFile, 'a');
       const child = spawn(process.execPath, [BIN, 'scheduler', '--kubeconfig', cfg, '--name', `${n.name}-scheduler`], {
@@ -333,7 +340,7 @@ async function up(opts: UpOptions): Promise<number> {
       const dir = path.join(dataDir, a.name);
       await mkdir(dir, { recursive: true });
       const cfg = path.join(pki.dir, `${a.name}.kubeconfig`);
-      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.nodeTokens.get(a.name) as string, `system:node:${a.name}`, i % apiServers.length));
+      await writeJsonAtomic(cfg, kubeconfig(apiServers, pki.ca.certPem, pki.nodeTokens.get(a.name) as string, `system:node:${a.name}`, i % apiServers.length, serversExtension));
       const logFile = path.join(dir, 'agent.log');
       const log = await open(logFile, 'a');
       const root = path.join(dir, 'containers');

@@ -3,7 +3,7 @@
  * informers (list+watch caches with handlers), a rate-limited work queue and Lease-based leader
  * election.
  */
-export { KubeClient, loadKubeconfig, resourcePath, resources, errorFromReply } from './rest.js';
+export { KubeClient, loadKubeconfig, resourcePath, resources, errorFromReply, serversExtension, SERVERS_EXTENSION } from './rest.js';
 export type { ClientConfig, ListOptions, PatchType, ResourceRef, WatchHandle, WatchOptions } from './rest.js';
 export { Informer, keyOf, type Handler, type InformerOptions } from './informer.js';
 export { LeaderElector, type LeaderElectionOptions } from './leader-election.js';

@@ -2,7 +2,9 @@
  * The Kubernetes REST client every Flotilla component uses (as client-go is for Kubernetes):
  * typed-enough verbs over undici, https with the cluster CA, bearer-token or client-certificate
  * credentials, and errors as ApiError carrying the server's Status (match with isNotFound,
- * isConflict… from @flotilla/api).
+ * isConflict… from @flotilla/api). Given several replicas of the API, it moves to the next when
+ * the one it uses cannot be reached, so a component outlives the loss of its API server (k3s's
+ * agents do the same with a client-side load balancer).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +15,11 @@ import { ApiError, isObject, type DeleteOptions, type KubeList, type KubeObject,
 export interface ClientConfig {
   /** e.g. https://127.0.1.1:6443 */
   server: string;
+  /**
+   * Every replica of the same API (server among them), tried in turn when the current one cannot
+   * be reached. From a kubeconfig cluster's `flotilla.dev/servers` extension.
+   */
+  servers?: string[];
   /** PEM of the CA that signed the server's certificate. */
   caPem?: string;
   token?: string;
@@ -97,6 +104,8 @@ export function loadKubeconfig(file: string, context?: string): ClientConfig {
   };
   if (typeof cluster.server !== 'string') throw new Error(`${file}: the cluster has no server`);
   const cfg: ClientConfig = { server: cluster.server };
+  const servers = replicasOf(cluster);
+  if (servers.length > 1) cfg.servers = servers;
   const ca = read(cluster['certificate-authority-data'], cluster['certificate-authority']);
   if (ca) cfg.caPem = ca;
   if (typeof user.token === 'string') cfg.token = user.token;
@@ -107,6 +116,33 @@ export function loadKubeconfig(file: string, context?: string): ClientConfig {
     cfg.keyPem = key;
   }
   return cfg;
+}
+
+/** The kubeconfig extension naming every replica of a cluster's API (kubectl ignores it). */
+export const SERVERS_EXTENSION = 'flotilla.dev/servers';
+
+/** A kubeconfig cluster's extension listing the API's replicas, for `cluster.extensions`. */
+export function serversExtension(servers: string[]): { name: string; extension: Record<string, unknown> } {
+  return { name: SERVERS_EXTENSION, extension: { apiVersion: 'flotilla.dev/v1', kind: 'APIServers', servers } };
+}
+
+function replicasOf(cluster: Record<string, unknown>): string[] {
+  const ext = (Array.isArray(cluster.extensions) ? cluster.extensions : []).find((e) => isObject(e) && e.name === SERVERS_EXTENSION);
+  const list = isObject(ext) && isObject(ext.extension) && Array.isArray(ext.extension.servers) ? ext.extension.servers.filter((x): x is string => typeof x === 'string') : [];
+  return [...new Set([cluster.server as string, ...list])];
+}
+
+/**
+ * Failures that say the server was not reached at all, so no request was sent: safe to send
+ * anything again to another replica.
+ */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
+/** Failures after which the request may or may not have been applied: only reads are retried. */
+const MAYBE_SENT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CLOSED']);
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  return String(e?.code ?? e?.cause?.code ?? '');
 }
 
 export function resourcePath(r: ResourceRef, namespace?: string, name?: string, subresource?: string): string {
@@ -138,6 +174,8 @@ export function errorFromReply(status: number, text: string): ApiError {
 export class KubeClient {
   private readonly dispatcher: Dispatcher;
   private readonly headers: Record<string, string>;
+  private readonly servers: string[];
+  private current = 0;
 
   constructor(readonly config: ClientConfig) {
     this.dispatcher = new Agent({
@@ -146,21 +184,46 @@ export class KubeClient {
     });
     this.headers = { accept: 'application/json', 'user-agent': config.userAgent ?? 'flotilla-client' };
     if (config.token) this.headers.authorization = `Bearer ${config.token}`;
+    this.servers = [...new Set([config.server, ...(config.servers ?? [])])];
+  }
+
+  /** The API server requests go to now. */
+  get server(): string {
+    return this.servers[this.current];
+  }
+
+  /** After a failure on `server`: move on to the next replica (unless another call already did). */
+  private failedOver(server: string): boolean {
+    if (this.servers.length < 2) return false;
+    if (this.servers[this.current] === server) this.current = (this.current + 1) % this.servers.length;
+    return true;
   }
 
   /** One request; a non-2xx reply throws ApiError. Returns the parsed JSON body. */
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', urlPath: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const res = await request(`${this.config.server}${urlPath}`, {
-      method,
-      dispatcher: this.dispatcher,
-      headers: body === undefined ? this.headers : { ...this.headers, 'content-type': contentType },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headersTimeout: this.config.timeoutMs ?? 30_000,
-      bodyTimeout: this.config.timeoutMs ?? 30_000,
-    });
-    const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromReply(res.statusCode, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    for (let tried = 1; ; tried++) {
+      const server = this.server;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(`${server}${urlPath}`, {
+          method,
+          dispatcher: this.dispatcher,
+          headers: body === undefined ? this.headers : { ...this.headers, 'content-type': contentType },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headersTimeout: this.config.timeoutMs ?? 30_000,
+          bodyTimeout: this.config.timeoutMs ?? 30_000,
+        });
+      } catch (err) {
+        const code = errorCode(err);
+        const retriable = NOT_SENT.has(code) || (method === 'GET' && MAYBE_SENT.has(code));
+        if (retriable && tried < this.servers.length && this.failedOver(server)) continue;
+        if (NOT_SENT.has(code) || MAYBE_SENT.has(code)) this.failedOver(server); // the next call starts elsewhere
+        throw err;
+      }
+      const text = await res.body.text();
+      if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromReply(res.statusCode, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    }
   }
 
   get<T extends KubeObject = KubeObject>(r: ResourceRef, name: string, namespace?: string): Promise<T> {
@@ -205,7 +268,8 @@ export class KubeClient {
   watch<T extends KubeObject = KubeObject>(r: ResourceRef, opts: WatchOptions, onEvent: (ev: WatchEvent<T | Status>) => void): WatchHandle {
     const ac = new AbortController();
     const { namespace, ...rest } = opts;
-    const url = `${this.config.server}${resourcePath(r, namespace)}${query({ ...rest, watch: true })}`;
+    const server = this.server;
+    const url = `${server}${resourcePath(r, namespace)}${query({ ...rest, watch: true })}`;
     const done = (async () => {
       try {
         const res = await request(url, { dispatcher: this.dispatcher, headers: this.headers, signal: ac.signal, bodyTimeout: 0 });
@@ -221,7 +285,10 @@ export class KubeClient {
           }
         }
       } catch (err) {
-        if (!ac.signal.aborted) throw err;
+        if (ac.signal.aborted) return;
+        // The watcher (an informer) watches again; it should find a replica that answers.
+        if (NOT_SENT.has(errorCode(err)) || MAYBE_SENT.has(errorCode(err))) this.failedOver(server);
+        throw err;
       }
     })();
     done.catch(() => undefined); // the caller may only care about stop()
