@@ -1,6 +1,6 @@
 /**
  * The deterministic cores stay deterministic: no clock, timers, randomness, I/O or async in the
- * Raft core, the key-value state machine, the scheduler's decision, the kubelet's pod sync, or
+ * Raft core, the key-value state machine, the scheduler's decision and cache, the kubelet's pod sync, or
  * the authorizers (STYLE.md, "functional core, imperative shell"). What they need from the
  * outside world (the time, a random source, the cluster's state) is passed in by their hosts.
  */
@@ -33,6 +33,7 @@ const CORES = [
   'packages/raftkv/src/kv',
   'packages/scheduler/src/schedule-one.ts',
   'packages/scheduler/src/node-info.ts',
+  'packages/scheduler/src/cache.ts',
   'packages/scheduler/src/plugins',
   'packages/kubelet/src/pod-sync.ts',
   'packages/kubelet/src/probes.ts',

@@ -29,6 +29,7 @@ export interface SpawnOptions {
 export class Supervisor {
   readonly root: string;
   private readonly procs = new Set<ManagedProcess>();
+  private readonly cleanups: (() => void)[] = [];
   private cleaned = false;
 
   constructor(prefix = 'flotilla-bench-') {
@@ -79,10 +80,25 @@ export class Supervisor {
     await Promise.all([...this.procs].map((p) => this.kill(p, signal)));
   }
 
-  /** Synchronous last-resort cleanup: SIGKILL every child by PID and remove the temp root. */
+  /**
+   * A synchronous step for cleanupSync to run first (newest first), for what the supervisor did
+   * not spawn itself, e.g. `flotilla down` for a detached cluster. A throwing step is skipped.
+   */
+  onCleanup(fn: () => void): void {
+    this.cleanups.push(fn);
+  }
+
+  /** Synchronous last-resort cleanup: the onCleanup steps, SIGKILL every child by PID, remove the temp root. */
   cleanupSync(): void {
     if (this.cleaned) return;
     this.cleaned = true;
+    for (const fn of this.cleanups.splice(0).reverse()) {
+      try {
+        fn();
+      } catch {
+        /* best effort */
+      }
+    }
     for (const p of this.procs) {
       try {
         process.kill(p.pid, 'SIGKILL');
@@ -137,6 +153,22 @@ export function rssKiB(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/PID/stat; undefined if unavailable. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may contain spaces): utime and stime are fields 14 and 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: Linux reports CPU times in 1/100 s on every architecture Node runs on. */
+const CLOCK_TICKS = 100;
 
 /** Absolute path of `cmd` on PATH, or undefined. */
 export function which(cmd: string): string | undefined {

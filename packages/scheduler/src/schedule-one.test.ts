@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
 import { seededRandom } from '@flotilla/raftkv';
-import { addPod, newNodeInfo, podRequests, type NodeInfo } from './node-info.js';
+import { addPod, newNodeInfo, podRequests, removePod, type NodeInfo } from './node-info.js';
 import { nodeAffinity, nodePorts, nodeReady, nodeResourcesFit, nodeUnschedulable, taintToleration } from './plugins/filters.js';
 import { balancedAllocation, leastAllocated, selectorSpread } from './plugins/scores.js';
-import { scheduleOne } from './schedule-one.js';
+import { DEFAULT_PLUGINS, feasibleNodesToFind, scheduleOne } from './schedule-one.js';
 
 const GI = 1024 ** 3;
 
@@ -154,5 +154,112 @@ describe('scores', () => {
     expect(selectorSpread.score!(p, a, [a, b])).toBe(0);
     expect(selectorSpread.score!(p, b, [a, b])).toBe(100);
     expect(selectorSpread.score!(pod('lonely'), a, [a, b])).toBe(0);
+  });
+});
+
+describe('sampling: percentageOfNodesToScore', () => {
+  it('finds as many feasible nodes as Kubernetes does: all under 100 nodes, then 50 % − 1 % per 125 nodes, at least 5 % and 100', () => {
+    expect(feasibleNodesToFind(50)).toBe(50);
+    expect(feasibleNodesToFind(100)).toBe(100);
+    expect(feasibleNodesToFind(200)).toBe(100);
+    expect(feasibleNodesToFind(1_000)).toBe(420);
+    expect(feasibleNodesToFind(5_000)).toBe(500);
+    expect(feasibleNodesToFind(6_000)).toBe(300);
+    expect(feasibleNodesToFind(20_000)).toBe(1_000);
+    expect(feasibleNodesToFind(1_000, 10)).toBe(100);
+    expect(feasibleNodesToFind(2_000, 10)).toBe(200);
+    expect(feasibleNodesToFind(1_000, 100)).toBe(1_000);
+  });
+
+  it('stops filtering once enough nodes fit, starting where the host says, and says how far it got', () => {
+    const nodes = Array.from({ length: 1_000 }, (_, i) => newNodeInfo(node(`n${String(i).padStart(4, '0')}`, { ready: i % 2 === 0 })));
+    const d = scheduleOne(pod('p'), nodes, { random: rand(), startIndex: 10 });
+    if (!('node' in d)) throw new Error(d.unschedulable);
+    expect(d.feasible).toBe(420);
+    expect(d.processed).toBe(839); // every other node is not ready: 420 ready ones among the first 839 from node 10
+    const index = nodes.findIndex((n) => n.node.metadata.name === d.node);
+    expect(index).toBeGreaterThanOrEqual(10);
+    expect(index).toBeLessThan(10 + 839);
+  });
+
+  it('wraps around the node list, so a rotating start gives every node its turn', () => {
+    const nodes = Array.from({ length: 300 }, (_, i) => newNodeInfo(node(`n${i}`)));
+    const seen = new Set<string>();
+    let start = 0;
+    for (let i = 0; i < 6; i++) {
+      const d = scheduleOne(pod(`p${i}`), nodes, { random: rand(), startIndex: start, percentageOfNodesToScore: 10 });
+      if (!('node' in d)) throw new Error(d.unschedulable);
+      expect(d.processed).toBe(100);
+      start = (start + d.processed) % nodes.length;
+      seen.add(d.node);
+    }
+    expect(start).toBe(0);
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('still looks at every node, and counts every reason, before calling a pod unschedulable', () => {
+    const nodes = Array.from({ length: 500 }, (_, i) => newNodeInfo(node(`n${i}`, { memory: i < 499 ? '1Gi' : '2Gi' })));
+    const d = scheduleOne(pod('big', { memory: '3Gi' }), nodes, { random: rand(), startIndex: 123 });
+    expect(d).toMatchObject({ unschedulable: '0/500 nodes are available: 500 Insufficient memory.', processed: 500 });
+    const fits = scheduleOne(pod('medium', { memory: '1536Mi' }), nodes, { random: rand(), startIndex: 123 });
+    expect(fits).toMatchObject({ node: 'n499', feasible: 1, processed: 500 });
+  });
+});
+
+describe('plugins: the batch and skip paths agree with the one-node-at-a-time definitions', () => {
+  const random = seededRandom(42);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const cluster = (): NodeInfo[] => Array.from({ length: 30 }, (_, i) => {
+    const taints = pick([[], [], [{ key: 'maint', value: 'x', effect: 'PreferNoSchedule' }], [{ key: 'maint', value: 'x', effect: 'PreferNoSchedule' }, { key: 'old', effect: 'PreferNoSchedule' }], [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }]]);
+    const n = newNodeInfo(node(`n${i}`, { cpu: pick(['2', '4', '8']), memory: pick(['4Gi', '8Gi']), labels: { zone: pick(['z1', 'z2']), disk: pick(['ssd', 'hdd']) }, taints }));
+    const placed = Math.floor(random() * 4);
+    for (let k = 0; k < placed; k++) addPod(n, pod(`x${i}-${k}`, { cpu: pick(['100m', '500m']), memory: pick(['128Mi', '1Gi']), owner: pick(['rs-1', 'rs-2', undefined]) }));
+    return n;
+  });
+  const pods = (): KubeObject[] => [
+    pod('plain'),
+    pod('sized', { cpu: '250m', memory: '512Mi', owner: 'rs-1' }),
+    pod('picky', { spec: { nodeSelector: { zone: 'z1' }, tolerations: [{ key: 'maint', operator: 'Exists' }] } }),
+    pod('prefers', { owner: 'rs-2', spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 2, preference: { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] } }] } } } }),
+    pod('ported', { hostPort: 80 }),
+  ];
+
+  it('scoreAll gives what score gives node by node', () => {
+    for (let round = 0; round < 20; round++) {
+      const nodes = cluster();
+      for (const p of pods()) {
+        for (const plugin of DEFAULT_PLUGINS) {
+          if (!plugin.scoreAll) continue;
+          expect(plugin.scoreAll(p, nodes), `${plugin.name} for ${p.metadata.name}`).toEqual(nodes.map((n) => plugin.score!(p, n, nodes)));
+        }
+      }
+    }
+  });
+
+  it('a filter that skips a pod passes it on every node; a score that skips it is the same on every node', () => {
+    for (let round = 0; round < 20; round++) {
+      const nodes = cluster();
+      for (const p of pods()) {
+        for (const plugin of DEFAULT_PLUGINS) {
+          if (plugin.filterSkips?.(p)) for (const n of nodes) expect(plugin.filter!(p, n), `${plugin.name} for ${p.metadata.name}`).toBeUndefined();
+          if (plugin.scoreSkips?.(p)) expect(new Set(nodes.map((n) => plugin.score!(p, n, nodes))).size, `${plugin.name} for ${p.metadata.name}`).toBe(1);
+        }
+      }
+    }
+  });
+
+  it('removePod undoes addPod: requests, host ports and owner counts', () => {
+    const n = newNodeInfo(node('n'), [pod('a', { cpu: '1', memory: '1Gi', owner: 'rs-1', hostPort: 80 })]);
+    const before = structuredClone({ requested: n.requested, hostPorts: [...n.hostPorts], owners: [...n.owners] });
+    addPod(n, pod('b', { cpu: '250m', memory: '256Mi', owner: 'rs-1', hostPort: 81 }));
+    expect(removePod(n, pod('b'))).toBe(true);
+    expect({ requested: n.requested, hostPorts: [...n.hostPorts], owners: [...n.owners] }).toEqual(before);
+    expect(removePod(n, pod('b'))).toBe(false);
+  });
+
+  it('remembers what a pod requests, per pod object', () => {
+    const p = pod('p', { cpu: '250m', memory: '64Mi' });
+    expect(podRequests(p)).toBe(podRequests(p));
+    expect(podRequests(structuredClone(p))).toEqual(podRequests(p));
   });
 });

@@ -1,14 +1,21 @@
 /**
- * The scheduler loop around scheduleOne: informers on pods and nodes, a work queue of pods
- * waiting for a node, and binding through pods/binding. A pod placed here is *assumed* on its
- * node until the bind is seen back, so a burst of pods spreads correctly. A pod that fits nowhere
- * gets PodScheduled=False with the reason and a FailedScheduling event, and is tried again with
- * back-off and whenever a node changes. Binding succeeds only for an unbound pod, so a pod is
- * never bound twice, even when a standby scheduler takes over mid-way.
+ * The scheduler loop around scheduleOne: informers on pods and nodes feeding a SchedulerCache
+ * (each node with the pods counted against it, updated per event), a work queue of pods waiting
+ * for a node, and binding through pods/binding.
+ *
+ * A decision is made on the cache as it stands; the pod is then *assumed* on its node and its
+ * bind sent in the background (up to maxInFlightBinds at once) while the next pods are decided,
+ * as Kubernetes' scheduling and binding cycles work. A failed bind un-assumes the pod and
+ * retries it with back-off; a successful one keeps it counted until the informer shows it bound
+ * (or assumeTtlMs passes). A pod that fits nowhere gets PodScheduled=False with the reason and a
+ * FailedScheduling event, and is tried again with back-off and whenever a node changes. Binding
+ * succeeds only for an unbound pod, so a pod is never bound twice, even when a standby scheduler
+ * takes over mid-way. Events are sent in the background (EventRecorder).
  */
 import { isConflict, isNotFound, isObject, type KubeObject } from '@flotilla/api';
 import { Informer, keyOf, resources, WorkQueue, type KubeClient } from '@flotilla/client';
-import { addPod, newNodeInfo, type NodeInfo } from './node-info.js';
+import { SchedulerCache } from './cache.js';
+import { EventRecorder } from './recorder.js';
 import { scheduleOne } from './schedule-one.js';
 
 export interface SchedulerOptions {
@@ -17,37 +24,85 @@ export interface SchedulerOptions {
   schedulerName?: string;
   random?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
-  /** How long an assumed placement waits for its bind to be seen before it is dropped, ms. */
+  /** How long an assumed placement waits, after its bind succeeded, to be seen bound before it is dropped, ms. Default 30,000. */
   assumeTtlMs?: number;
+  /**
+   * Share of the nodes to find feasible before scoring, 1..100 (Kubernetes'
+   * percentageOfNodesToScore); default 0, adaptive: 50 % − 1 % per 125 nodes, at least 5 % and
+   * 100 nodes (every node in clusters under 100 nodes).
+   */
+  percentageOfNodesToScore?: number;
+  /** Binds sent and not yet answered, at most; the next decision waits for a free one. Default 16. */
+  maxInFlightBinds?: number;
 }
 
 const spec = (p: KubeObject): Record<string, unknown> => (isObject(p.spec) ? p.spec : {});
 
+/** Back-off of a pod whose bind failed for another reason than a conflict: doubling from 100 ms to 5 s. */
+const BIND_RETRY_BASE_MS = 100;
+const BIND_RETRY_MAX_MS = 5_000;
+/** How long stop() waits for queued events to be sent before dropping them. */
+const EVENT_FLUSH_ON_STOP_MS = 2_000;
+
 export class Scheduler {
   readonly pods: Informer;
   readonly nodes: Informer;
+  readonly cache = new SchedulerCache();
   private readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 5_000, name: 'scheduler' });
-  /** pod key → node, for pods bound here whose binding the informer has not shown yet. */
-  private readonly assumed = new Map<string, { node: string; pod: KubeObject; at: number }>();
+  private readonly recorder: EventRecorder;
   private readonly unschedulable = new Set<string>();
+  private readonly bindFailures = new Map<string, number>();
   private running: Promise<void> | undefined;
   private readonly name: string;
+  private readonly maxInFlight: number;
+  /** Binds under way. Invariant: size ≤ maxInFlight. */
+  private readonly binding = new Set<Promise<void>>();
+  private readonly slotWaiters: (() => void)[] = [];
+  /** Where the next decision's search over the nodes starts (Kubernetes' nextStartNodeIndex). */
+  private nextStartIndex = 0;
+  private lastExpiry = 0;
 
   constructor(private readonly o: SchedulerOptions) {
     this.name = o.schedulerName ?? 'default-scheduler';
+    this.maxInFlight = Math.max(1, Math.floor(o.maxInFlightBinds ?? 64));
+    this.recorder = new EventRecorder({
+      client: o.client,
+      component: this.name,
+      onError: (err) => o.log?.('could not record an event', { err: String(err) }),
+      onDrop: (dropped) => {
+        if (dropped === 1 || dropped % 1000 === 0) o.log?.('events dropped: the API server is behind and the event queue is full', { dropped });
+      },
+    });
     this.pods = new Informer(o.client, resources.pods);
     this.nodes = new Informer(o.client, resources.nodes);
     this.pods.on({
-      add: (p) => this.consider(p),
-      update: (_old, p) => this.consider(p),
+      add: (p) => {
+        this.cache.upsertPod(p);
+        this.consider(p);
+      },
+      update: (_old, p) => {
+        this.cache.upsertPod(p);
+        this.consider(p);
+      },
       delete: (p) => {
-        this.assumed.delete(keyOf(p));
+        this.cache.deletePod(p);
         this.unschedulable.delete(keyOf(p));
+        this.bindFailures.delete(keyOf(p));
         this.retryUnschedulable(); // freed capacity
       },
     });
     // A node appearing or changing may make waiting pods fit.
-    this.nodes.on({ add: () => this.retryUnschedulable(), update: () => this.retryUnschedulable() });
+    this.nodes.on({
+      add: (n) => {
+        this.cache.upsertNode(n);
+        this.retryUnschedulable();
+      },
+      update: (_old, n) => {
+        this.cache.upsertNode(n);
+        this.retryUnschedulable();
+      },
+      delete: (n) => this.cache.removeNode(n),
+    });
   }
 
   private wants(p: KubeObject): boolean {
@@ -58,8 +113,7 @@ export class Scheduler {
   private consider(p: KubeObject): void {
     const key = keyOf(p);
     if (!this.wants(p)) {
-      this.assumed.delete(key); // the bind came back (or the pod is going)
-      this.unschedulable.delete(key);
+      this.unschedulable.delete(key); // bound (or going)
       return;
     }
     this.queue.add(key);
@@ -74,49 +128,80 @@ export class Scheduler {
     this.running = this.queue.run((key) => this.sync(key), 1, (key, err) => this.o.log?.('scheduling failed; will retry', { pod: key, err: String(err) }));
   }
 
+  /**
+   * Stops deciding and the informers, lets the binds under way finish (each ends with its
+   * request's timeout at the latest), and sends the recorded events for up to 2 s more.
+   */
   async stop(): Promise<void> {
     this.queue.shutDown();
-    await Promise.all([this.pods.stop(), this.nodes.stop()]);
+    for (const wake of this.slotWaiters.splice(0)) wake();
     await this.running;
+    await Promise.all([this.pods.stop(), this.nodes.stop()]);
+    await Promise.all([...this.binding]);
+    await this.recorder.close(EVENT_FLUSH_ON_STOP_MS);
   }
 
-  /** The cluster as the scheduler sees it: every node with its bound and assumed pods. */
-  private nodeInfos(now: number): NodeInfo[] {
-    const byNode = new Map<string, KubeObject[]>();
-    for (const p of this.pods.list()) {
-      const n = spec(p).nodeName;
-      if (typeof n === 'string' && n !== '' && !isTerminated(p)) byNode.set(n, [...(byNode.get(n) ?? []), p]);
+  /** Waits until fewer than maxInFlightBinds binds are under way. */
+  private async freeBindSlot(): Promise<void> {
+    while (this.binding.size >= this.maxInFlight && !this.queue.shuttingDown) {
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
-    for (const [key, a] of this.assumed) {
-      if (now - a.at > (this.o.assumeTtlMs ?? 30_000)) this.assumed.delete(key);
-      else byNode.set(a.node, [...(byNode.get(a.node) ?? []), a.pod]);
-    }
-    return this.nodes.list().map((n) => newNodeInfo(n, byNode.get(n.metadata.name ?? '') ?? []));
   }
 
   private async sync(key: string): Promise<void> {
     const [namespace, name] = key.split('/');
-    const pod = this.pods.get(name, namespace);
-    if (!pod || !this.wants(pod) || this.assumed.has(key)) return;
+    const skip = (): boolean => {
+      const p = this.pods.get(name, namespace);
+      return !p || !this.wants(p) || this.cache.isAssumed(key);
+    };
+    if (skip()) return;
+    await this.freeBindSlot();
+    if (this.queue.shuttingDown || skip()) return; // it may have changed while we waited
+    const pod = this.pods.get(name, namespace) as KubeObject;
     const now = Date.now();
-    const decision = scheduleOne(pod, this.nodeInfos(now), { random: this.o.random ?? Math.random });
+    if (now - this.lastExpiry >= 1_000) {
+      this.lastExpiry = now;
+      for (const gone of this.cache.expire(now)) this.o.log?.('assumed pod expired before its binding was seen', { pod: gone });
+    }
+    const nodes = this.cache.nodes();
+    const decision = scheduleOne(pod, nodes, { random: this.o.random ?? Math.random, percentageOfNodesToScore: this.o.percentageOfNodesToScore, startIndex: this.nextStartIndex });
+    this.nextStartIndex = nodes.length > 0 ? (this.nextStartIndex + decision.processed) % nodes.length : 0;
     if ('node' in decision) {
-      try {
-        await this.o.client.bind(namespace, name, decision.node);
-      } catch (err) {
-        if (isConflict(err) || isNotFound(err)) return; // bound meanwhile (by another scheduler), or gone
-        throw err;
-      }
-      this.assumed.set(key, { node: decision.node, pod, at: now });
+      this.cache.assume(pod, decision.node);
       this.unschedulable.delete(key);
-      await this.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${decision.node}`).catch(() => undefined);
-      this.o.log?.('bound', { pod: key, node: decision.node });
+      const done = this.bind(pod, key, decision.node);
+      this.binding.add(done);
+      void done.finally(() => {
+        this.binding.delete(done);
+        this.slotWaiters.shift()?.();
+      });
       return;
     }
     this.unschedulable.add(key);
     await this.markUnschedulable(pod, decision.unschedulable);
-    await this.event(pod, 'Warning', 'FailedScheduling', decision.unschedulable).catch(() => undefined);
+    this.recorder.record(pod, 'Warning', 'FailedScheduling', decision.unschedulable);
     throw new Error(decision.unschedulable); // re-queued with back-off (and on any node change)
+  }
+
+  /** The binding cycle of an assumed pod. Never rejects. */
+  private async bind(pod: KubeObject, key: string, node: string): Promise<void> {
+    const namespace = pod.metadata.namespace ?? '';
+    const name = pod.metadata.name ?? '';
+    try {
+      await this.o.client.bind(namespace, name, node);
+    } catch (err) {
+      this.cache.forget(key);
+      if (isConflict(err) || isNotFound(err)) return; // bound meanwhile (by another scheduler), or gone
+      const failures = this.bindFailures.get(key) ?? 0;
+      this.bindFailures.set(key, failures + 1);
+      this.o.log?.('binding failed; will retry', { pod: key, node, err: String(err) });
+      this.queue.addAfter(key, Math.min(BIND_RETRY_BASE_MS * 2 ** failures, BIND_RETRY_MAX_MS));
+      return;
+    }
+    this.bindFailures.delete(key);
+    this.cache.finishBinding(key, Date.now(), this.o.assumeTtlMs ?? 30_000);
+    this.recorder.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${node}`);
+    this.o.log?.('bound', { pod: key, node });
   }
 
   private async markUnschedulable(pod: KubeObject, message: string): Promise<void> {
@@ -129,19 +214,4 @@ export class Scheduler {
       if (!isNotFound(err)) throw err;
     });
   }
-
-  private async event(pod: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    await this.o.client.create(resources.events, {
-      metadata: { generateName: `${pod.metadata.name ?? 'pod'}.`, namespace: pod.metadata.namespace },
-      involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid },
-      type, reason, message, count: 1, firstTimestamp: now, lastTimestamp: now,
-      source: { component: this.name },
-    });
-  }
-}
-
-function isTerminated(p: KubeObject): boolean {
-  const phase = isObject(p.status) ? p.status.phase : undefined;
-  return phase === 'Succeeded' || phase === 'Failed';
 }

@@ -3,36 +3,33 @@
  * `kubectl describe pod` shows Kubernetes users ("Insufficient memory", "node(s) had untolerated
  * taint {key: value}"…), so the aggregated event reads the same.
  */
-import { isObject, labelSelectorFromObject, type KubeObject } from '@flotilla/api';
+import type { KubeObject } from '@flotilla/api';
 import { podHostPorts, podRequests, type NodeInfo } from '../node-info.js';
+import { list, podFacts, tolerates, type Json } from './facts.js';
 import type { Plugin } from './plugin.js';
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (isObject(v) ? v : {});
-const list = (v: unknown): Json[] => (Array.isArray(v) ? v.filter(isObject) : []);
+import { fewerIsBetter } from './scores.js';
 
 export const nodeUnschedulable: Plugin = {
   name: 'NodeUnschedulable',
   filter(pod, n) {
-    if (obj(n.node.spec).unschedulable !== true) return undefined;
-    const tolerated = list(obj(pod.spec).tolerations).some((t) => t.key === 'node.kubernetes.io/unschedulable' && (t.operator === 'Exists' || t.effect === 'NoSchedule'));
-    return tolerated ? undefined : "node(s) were unschedulable";
+    if (!n.facts.unschedulable) return undefined;
+    return podFacts(pod).toleratesUnschedulable ? undefined : "node(s) were unschedulable";
   },
 };
 
 export const nodeReady: Plugin = {
   name: 'NodeReady',
   filter(_pod, n) {
-    const ready = list(obj(n.node.status).conditions).find((c) => c.type === 'Ready');
-    return ready?.status === 'True' ? undefined : "node(s) were not ready";
+    return n.facts.ready ? undefined : "node(s) were not ready";
   },
 };
 
 export const nodeName: Plugin = {
   name: 'NodeName',
+  filterSkips: (pod) => podFacts(pod).nodeName === undefined,
   filter(pod, n) {
-    const wanted = obj(pod.spec).nodeName;
-    return typeof wanted === 'string' && wanted !== '' && wanted !== n.node.metadata.name ? "node(s) didn't match the requested node name" : undefined;
+    const wanted = podFacts(pod).nodeName;
+    return wanted !== undefined && wanted !== n.node.metadata.name ? "node(s) didn't match the requested node name" : undefined;
   },
 };
 
@@ -59,67 +56,78 @@ function termMatches(term: Json, node: KubeObject): boolean {
 
 export const nodeAffinity: Plugin = {
   name: 'NodeAffinity',
+  filterSkips: (pod) => podFacts(pod).nodeSelector === undefined && podFacts(pod).requiredTerms.length === 0,
+  scoreSkips: (pod) => podFacts(pod).preferredWeight === 0,
   filter(pod, n) {
-    const spec = obj(pod.spec);
-    const labels = n.node.metadata.labels ?? {};
-    if (isObject(spec.nodeSelector) && !labelSelectorFromObject({ matchLabels: spec.nodeSelector as Record<string, string> }).matches(labels)) {
-      return "node(s) didn't match Pod's node affinity/selector";
+    const f = podFacts(pod);
+    if (f.nodeSelector) {
+      const labels = n.facts.labels;
+      for (const [k, v] of f.nodeSelector) if (labels[k] !== v) return "node(s) didn't match Pod's node affinity/selector";
     }
-    const required = obj(obj(obj(spec.affinity).nodeAffinity).requiredDuringSchedulingIgnoredDuringExecution);
-    const terms = list(required.nodeSelectorTerms);
-    if (terms.length > 0 && !terms.some((t) => termMatches(t, n.node))) return "node(s) didn't match Pod's node affinity/selector";
+    if (f.requiredTerms.length > 0 && !f.requiredTerms.some((t) => termMatches(t, n.node))) return "node(s) didn't match Pod's node affinity/selector";
     return undefined;
   },
   // Preferred terms: the share of their weight the node satisfies.
   score(pod, n) {
-    const preferred = list(obj(obj(obj(pod.spec).affinity).nodeAffinity).preferredDuringSchedulingIgnoredDuringExecution);
-    const total = preferred.reduce((s, p) => s + (typeof p.weight === 'number' ? p.weight : 0), 0);
-    if (total === 0) return 0;
-    const got = preferred.filter((p) => termMatches(obj(p.preference), n.node)).reduce((s, p) => s + (typeof p.weight === 'number' ? p.weight : 0), 0);
-    return Math.round((100 * got) / total);
+    const f = podFacts(pod);
+    if (f.preferredWeight === 0) return 0;
+    const got = f.preferred.filter((p) => termMatches(p.preference, n.node)).reduce((s, p) => s + p.weight, 0);
+    return Math.round((100 * got) / f.preferredWeight);
+  },
+  scoreAll(pod, all) {
+    if (podFacts(pod).preferredWeight === 0) return all.map(() => 0);
+    return all.map((n) => nodeAffinity.score!(pod, n, all));
   },
 };
-
-function tolerates(tolerations: Json[], taint: Json): boolean {
-  return tolerations.some((t) => {
-    if (t.effect !== undefined && t.effect !== '' && t.effect !== taint.effect) return false;
-    if (t.operator === 'Exists') return t.key === undefined || t.key === '' || t.key === taint.key;
-    return t.key === taint.key && (t.value ?? '') === (taint.value ?? '');
-  });
-}
 
 export const taintToleration: Plugin = {
   name: 'TaintToleration',
   filter(pod, n) {
-    const tolerations = list(obj(pod.spec).tolerations);
-    const blocking = list(obj(n.node.spec).taints).find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(tolerations, t));
+    const taints = n.facts.hardTaints;
+    if (taints.length === 0) return undefined;
+    const tolerations = podFacts(pod).tolerations;
+    const blocking = taints.find((t) => !tolerates(tolerations, t));
     return blocking ? `node(s) had untolerated taint {${String(blocking.key)}: ${String(blocking.value ?? '')}}` : undefined;
   },
   // Fewer untolerated PreferNoSchedule taints is better.
   score(pod, n, all) {
-    const tolerations = list(obj(pod.spec).tolerations);
-    const count = (x: NodeInfo): number => list(obj(x.node.spec).taints).filter((t) => t.effect === 'PreferNoSchedule' && !tolerates(tolerations, t)).length;
-    const max = Math.max(0, ...all.map(count));
-    return max === 0 ? 100 : Math.round(100 * (1 - count(n) / max));
+    const tolerations = podFacts(pod).tolerations;
+    const max = Math.max(0, ...all.map((x) => preferNoScheduleCount(tolerations, x)));
+    return max === 0 ? 100 : Math.round(100 * (1 - preferNoScheduleCount(tolerations, n) / max));
+  },
+  scoreAll(pod, all) {
+    const tolerations = podFacts(pod).tolerations;
+    return fewerIsBetter(all.map((x) => preferNoScheduleCount(tolerations, x)));
   },
 };
+
+function preferNoScheduleCount(tolerations: Json[], n: NodeInfo): number {
+  const taints = n.facts.preferNoScheduleTaints;
+  if (taints.length === 0) return 0;
+  let count = 0;
+  for (const t of taints) if (!tolerates(tolerations, t)) count++;
+  return count;
+}
 
 export const nodeResourcesFit: Plugin = {
   name: 'NodeResourcesFit',
   filter(pod, n) {
     const r = podRequests(pod);
-    const free = (k: 'milliCPU' | 'memory' | 'pods'): number => n.allocatable[k] - n.requested[k];
-    if (free('pods') < 1) return 'Too many pods';
-    if (r.milliCPU > free('milliCPU')) return 'Insufficient cpu';
-    if (r.memory > free('memory')) return 'Insufficient memory';
+    const { allocatable: a, requested: used } = n;
+    if (a.pods - used.pods < 1) return 'Too many pods';
+    if (r.milliCPU > a.milliCPU - used.milliCPU) return 'Insufficient cpu';
+    if (r.memory > a.memory - used.memory) return 'Insufficient memory';
     return undefined;
   },
 };
 
 export const nodePorts: Plugin = {
   name: 'NodePorts',
+  filterSkips: (pod) => podHostPorts(pod).length === 0,
   filter(pod, n) {
-    for (const hp of podHostPorts(pod)) {
+    const wanted = podHostPorts(pod);
+    if (wanted.length === 0) return undefined;
+    for (const hp of wanted) {
       const [proto, ip, port] = hp.split('/');
       const clash = n.hostPorts.has(hp) || (ip === '0.0.0.0'
         ? [...n.hostPorts].some((u) => u.startsWith(`${proto}/`) && u.endsWith(`/${port}`))
