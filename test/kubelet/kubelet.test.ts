@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
 import { KubeClient, loadKubeconfig, resources } from '@flotilla/client';
-import { Kubelet, NodeAgent, ProcessRuntime } from '@flotilla/kubelet';
+import { Kubelet, NodeAgent, ProcessRuntime, readAll } from '@flotilla/kubelet';
 import { TestKubeCluster } from '../support/kube-cluster.js';
 import { waitFor } from '../support/wait.js';
 
@@ -77,7 +77,7 @@ describe('kubelet pod workers (process runtime)', () => {
     expect(firstContainer(status)).toMatchObject({ name: 'main', restartCount: 0, state: { running: {} } });
     expect(status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
     const id = String(firstContainer(status)?.containerID).replace('process://', '');
-    await waitFor('its output', async () => ((await runtime.logs(id)).toString().includes('hello from app on node-1') ? true : undefined), 5_000);
+    await waitFor('its output', async () => ((await readAll(await runtime.logs(id))).toString().includes('hello from app on node-1') ? true : undefined), 5_000);
   });
 
   it('restarts a crashing container with back-off', async () => {

@@ -26,6 +26,8 @@ export interface KubeletOptions {
   resyncMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   metrics?: KubeletMetrics;
+  /** Pods synced at once. Default 8: syncs mostly wait on the runtime and the API. */
+  podWorkers?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -58,7 +60,7 @@ export class Kubelet {
 
   async start(): Promise<void> {
     await this.pods.start();
-    this.running = this.queue.run((key) => this.sync(key), 2, (key, err) => this.o.log?.('pod sync failed; will retry', { pod: key, err: String(err) }));
+    this.running = this.queue.run((key) => this.sync(key), this.o.podWorkers ?? 8, (key, err) => this.o.log?.('pod sync failed; will retry', { pod: key, err: String(err) }));
     this.timer = setInterval(() => {
       for (const p of this.pods.list()) this.queue.add(keyOf(p));
       void this.collectOrphans().catch(() => undefined);
@@ -97,7 +99,7 @@ export class Kubelet {
     const pod = this.pods.get(name, namespace);
     if (!pod) throw notFound({ resource: 'pods', group: '', name });
     const container = logContainerOf(pod, opts.container);
-    const runs = (await this.o.runtime.list()).filter((r) => r.spec.podUid === pod.metadata.uid && r.spec.name === container);
+    const runs = (await this.o.runtime.list({ podUid: pod.metadata.uid ?? '' })).filter((r) => r.spec.name === container);
     const run = opts.previous ? runs.at(-2) : runs.at(-1);
     if (!run) {
       if (opts.previous) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
@@ -133,10 +135,11 @@ export class Kubelet {
     const pod = this.pods.get(name, namespace);
     if (!pod) return; // gone from the API: collectOrphans stops what is left
     const uid = pod.metadata.uid ?? '';
-    const records = (await this.o.runtime.list()).filter((r) => r.spec.podUid === uid);
+    const records = await this.o.runtime.list({ podUid: uid });
     const now = Date.now();
     const began = performance.now();
     const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
+    let acted = false;
     for (const a of result.actions) {
       switch (a.kind) {
         case 'start': {
@@ -147,6 +150,7 @@ export class Kubelet {
             this.queue.addAfter(key, failed.retryAt - now);
             break;
           }
+          acted = true;
           let spec: ContainerSpec | undefined;
           try {
             spec = { ...(await this.containerSpec(pod, a.container, a.init, a.attempt)), backoffStreak: a.backoffStreak };
@@ -172,10 +176,11 @@ export class Kubelet {
             void this.event(pod, 'Normal', 'Killing', `Container ${a.container ?? ''} failed ${a.reason.startsWith('Startup') ? 'startup' : 'liveness'} probe, will be restarted`);
           }
           await this.o.runtime.stop(a.id, a.graceMs);
-          this.queue.add(key);
+          acted = true;
           break;
         case 'remove':
           await this.o.runtime.remove(a.id);
+          acted = true;
           break;
         case 'deletePod':
           await this.o.client.delete(resources.pods, name, { namespace, gracePeriodSeconds: 0, preconditions: { uid } }).catch((err: unknown) => {
@@ -186,10 +191,21 @@ export class Kubelet {
           return;
       }
     }
-    this.probes.update(key, pod, result.actions.length > 0 ? (await this.o.runtime.list()).filter((r) => r.spec.podUid === uid) : records);
+    // What the actions changed is reported now, not a sync later: a started container is Running
+    // in the status this sync writes. Whatever is left to do (the next init container) is queued.
+    let final = result;
+    let current = records;
+    if (acted) {
+      current = await this.o.runtime.list({ podUid: uid });
+      final = syncPod(pod, current, Date.now(), this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
+      // More to do now (the next init container; the pod's removal once its containers stopped)
+      // is worth a sync at once; a start that failed before waits for its retry time instead.
+      if (final.actions.some((a) => a.kind === 'deletePod' || a.kind === 'stop' || (a.kind === 'start' && !this.startErrors.has(`${uid}/${a.container}`)))) this.queue.add(key);
+    }
+    this.probes.update(key, pod, current);
     this.o.metrics?.podWorkerDuration.observe((performance.now() - began) / 1000);
-    if (result.wakeAt !== undefined) this.queue.addAfter(key, Math.max(0, result.wakeAt - now));
-    await this.writeStatus(pod, result.status, records);
+    if (final.wakeAt !== undefined) this.queue.addAfter(key, Math.max(0, final.wakeAt - Date.now()));
+    await this.writeStatus(pod, final.status, current);
   }
 
   private async event(pod: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

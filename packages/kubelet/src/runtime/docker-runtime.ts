@@ -93,8 +93,9 @@ export class DockerRuntime implements ContainerRuntime {
     return info && this.record(info);
   }
 
-  async list(): Promise<ContainerRecord[]> {
-    const found = await this.docker.listContainers({ all: true, filters: { label: [`${DOCKER_LABELS.node}=${this.scope}`] } });
+  async list(filter: { podUid?: string } = {}): Promise<ContainerRecord[]> {
+    const labels = [`${DOCKER_LABELS.node}=${this.scope}`, ...(filter.podUid ? [`${DOCKER_LABELS.podUid}=${filter.podUid}`] : [])];
+    const found = await this.docker.listContainers({ all: true, filters: { label: labels } });
     const infos = (await Promise.all(found.map((c) => this.own(c.Id)))).filter((i): i is Docker.ContainerInspectInfo => i !== undefined);
     // Start order: docker's creation times carry nanoseconds, and containers are created in order.
     infos.sort((a, b) => compareTimes(a.Created, b.Created));

@@ -136,14 +136,17 @@ export class ProcessRuntime implements ContainerRuntime {
     return { id, spec: meta.spec, status };
   }
 
-  async list(): Promise<ContainerRecord[]> {
+  async list(filter: { podUid?: string } = {}): Promise<ContainerRecord[]> {
     let ids: string[];
     try {
       ids = await readdir(path.join(this.root, 'containers'));
     } catch {
       return [];
     }
-    const records = (await Promise.all(ids.map((id) => this.inspect(id)))).filter((r): r is ContainerRecord => r !== undefined);
+    // A container's id starts with its pod's uid (abbreviated): only those need reading.
+    if (filter.podUid !== undefined) ids = ids.filter((id) => id.startsWith(`${filter.podUid?.slice(0, 8)}-`));
+    const records = (await Promise.all(ids.map((id) => this.inspect(id))))
+      .filter((r): r is ContainerRecord => r !== undefined && (filter.podUid === undefined || r.spec.podUid === filter.podUid));
     const created = new Map<string, string>();
     for (const r of records) created.set(r.id, (await readJson<Meta>(path.join(this.dir(r.id), 'meta.json')))?.createdAt ?? '');
     return records.sort((a, b) => ((created.get(a.id) ?? '') < (created.get(b.id) ?? '') ? -1 : 1));

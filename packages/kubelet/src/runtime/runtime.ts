@@ -99,8 +99,8 @@ export interface ContainerRuntime {
   start(spec: ContainerSpec): Promise<ContainerRecord>;
   stop(id: string, graceMs: number): Promise<void>;
   inspect(id: string): Promise<ContainerRecord | undefined>;
-  /** Every container this runtime manages, running or exited, in start order. */
-  list(): Promise<ContainerRecord[]>;
+  /** Every container this runtime manages (or only a pod's), running or exited, in start order. */
+  list(filter?: { podUid?: string }): Promise<ContainerRecord[]>;
   /** Forgets an exited container and its logs. */
   remove(id: string): Promise<void>;
   /** The container's output (stdout and stderr interleaved), as a stream; RuntimeError if unknown. */
