@@ -86,4 +86,19 @@ describe('scheduler against a real apiserver', () => {
       for (const s of schedulers) await s.stop();
     }
   });
+
+  it('places the architecture notes\' example: a 3 GB pod on nodes with 2, 4 and 6 GB free goes to the 6 GB one', async () => {
+    for (const [n, mem] of [['two-gb', '2Gi'], ['four-gb', '4Gi'], ['six-gb', '6Gi']]) await addNode(n, mem);
+    // Only these three may take it: the first test's nodes are cordoned for this one.
+    for (const n of ['n1', 'n2', 'n3', 'big']) await client.patch(resources.nodes, n, { spec: { unschedulable: true } }, 'merge');
+    await client.create(resources.namespaces, { metadata: { name: 'seed' } });
+    const s = new Scheduler({ client, random: seededRandom(7) });
+    await s.start();
+    try {
+      await client.create(resources.pods, pod('three-gb', 'seed', '3Gi'));
+      expect(await waitFor('the pod bound', () => nodeOf('seed', 'three-gb'), 20_000)).toBe('six-gb');
+    } finally {
+      await s.stop();
+    }
+  });
 });
