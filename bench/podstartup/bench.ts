@@ -220,7 +220,9 @@ async function main(): Promise<void> {
     if (runningReady < cfg.pods) process.stdout.write(`[bench] only ${runningReady} of ${cfg.pods} pods Running and Ready after ${cfg.timeoutSeconds} s\n`);
     const cpuUsed = cpuByRole().map((c, i) => c - cpuBefore[i]);
     const agentRss = agentProcs.map((p) => rssKiB(p.pid));
-    const shims = spawnSync('pgrep', ['-f', `shim.js ${dataDir}/`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+    // What the process runtime runs besides the containers: a waiting sh per container, a log collector per agent.
+    const pgrep = (pattern: string): number[] => spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+    const shims = [...pgrep(`flotilla-container ${dataDir}/`), ...pgrep(`log-collector.js ${dataDir}/`)];
     const shimRss = shims.map((pid) => rssKiB(pid) ?? 0);
     const shimCpu = shims.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
     const runSeconds = (performance.now() - c0) / 1000;
@@ -272,8 +274,8 @@ async function main(): Promise<void> {
       ['  bound → container running (kubelet, runtime)', toContainer.text, '', ''],
       ['  container running → Running & Ready', toReady.text, '', ''],
       ['pods per node', byNode, '', ''],
-      [`CPU seconds until all ran (${runSeconds.toFixed(1)} s × ${availableParallelism()} cores)`, `${roles.map((r, i) => `${r}s ${cpuUsed[i].toFixed(1)}`).join(', ')}, container shims ${shimCpu.toFixed(1)}`, '', ''],
-      ['RSS: each agent; container shims', `${agentRss.map((k) => fmtMiB(k)).join(', ')}; ${shims.length} shims, ${fmtMiB(shimRss.reduce((a, b) => a + b, 0))} in all`, '', ''],
+      [`CPU seconds until all ran (${runSeconds.toFixed(1)} s × ${availableParallelism()} cores)`, `${roles.map((r, i) => `${r}s ${cpuUsed[i].toFixed(1)}`).join(', ')}, container waiters and log collectors ${shimCpu.toFixed(1)}`, '', ''],
+      ['RSS: each agent; container waiters and log collectors', `${agentRss.map((k) => fmtMiB(k)).join(', ')}; ${shims.length} processes, ${fmtMiB(shimRss.reduce((a, b) => a + b, 0))} in all`, '', ''],
       ['delete all, until gone from the API', `${deleted}/${cfg.pods} in ${deleteSeconds.toFixed(1)} s`, '', deleted === cfg.pods ? '' : 'MISS'],
     ], ['left', 'right', 'left', 'left']);
   } catch (err) {

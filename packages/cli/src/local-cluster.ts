@@ -427,6 +427,7 @@ async function stopContainers(p: ClusterProcess): Promise<number> {
     // Docker keeps stopped containers until removed; the process runtime's are files in the data dir.
     if (p.runtime === 'docker') await runtime.remove(r.id);
   }
+  if (runtime instanceof ProcessRuntime) await runtime.stopCollector();
   return stopped;
 }
 

@@ -2,8 +2,8 @@
  * Memory and CPU limits for the process runtime, through the kernel's cgroups (v1 or v2,
  * whichever the machine mounts). One cgroup per container under a `flotilla` parent; the
  * container's program joins it before it runs (a shell writes its own PID into cgroup.procs,
- * then execs the program), so not one allocation escapes the limit, and the shim itself (a
- * Node.js process bigger than many limits) stays outside it.
+ * then execs the program), so not one allocation escapes the limit, and what waits for it stays
+ * outside it.
  *
  * Where cgroups cannot be written (no root, a read-only mount), limits are not enforced and the
  * node says so; nothing here throws for that.
@@ -98,6 +98,7 @@ export function createCgroups(layout: CgroupLayout, id: string, limits: Resource
 
 /** argv that joins the cgroups, then becomes the program (same PID, so signals and exit code are its own). */
 export function cgroupJoinArgv(procs: string[], argv: string[]): string[] {
+  if (procs.length === 0) return argv;
   const joins = procs.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
   return ['/bin/sh', '-c', `${joins} && shift ${procs.length} && exec "$@"`, 'flotilla-cgroup-join', ...procs, ...argv];
 }

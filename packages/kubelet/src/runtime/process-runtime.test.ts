@@ -57,7 +57,7 @@ describe('process runtime logs', () => {
       // 400 numbered lines of ~60 bytes of record each: about 24 KiB, so several rotations.
       const rec = await rt.start(spec('chatty', chatty));
       await exitOf(rt, rec.id);
-      const files = (await readdir(path.join(root, 'containers', rec.id))).filter((f) => f.startsWith('log')).sort();
+      const files = (await readdir(path.join(root, 'containers', rec.id))).filter((f) => /^log(\.\d+)?$/.test(f)).sort();
       expect(files).toEqual(['log', 'log.1', 'log.2']);
       const kept = (await readAll(await rt.logs(rec.id))).toString().trimEnd().split('\n');
       expect(kept.length).toBeLessThan(400);

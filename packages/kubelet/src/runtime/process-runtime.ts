@@ -1,25 +1,32 @@
 /**
- * The process runtime: each container is a process group started from its command and args,
- * with its own working directory and log file, under a shim that records how it ended. Needs
- * neither root nor Docker. The image is recorded, not pulled: the command must name a program
- * on the machine. Everything lives in one directory per container under `root`, so a restarted
+ * The process runtime: each container is a process group (its own session) started from its
+ * command and args, with its own working directory and log. Needs neither root nor Docker. The
+ * image is recorded, not pulled: the command must name a program on the machine.
+ *
+ * A container costs one small `sh` besides itself: it starts the program in a session of its
+ * own, waits for it and writes its exit code to `exit.json`, so the exit code survives a kubelet
+ * restart (the kubelet is not the container's parent). Output goes through two FIFOs to the
+ * node's log collector (log-collector.ts), one process for all containers, which writes each
+ * container's log. Everything lives in one directory per container under `root`, so a restarted
  * kubelet finds (adopts) what the previous one started.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
-import { createCgroups, detectCgroups, removeCgroups, cgroupJoinArgv, type CgroupLayout, type CgroupPaths } from './cgroups.js';
+import { createCgroups, detectCgroups, removeCgroups, cgroupJoinArgv, oomKilled, type CgroupLayout, type CgroupPaths } from './cgroups.js';
+import type { ContainerFiles } from './container-files.js';
 import { LOG_FILE, readContainerLog, type RotationPolicy } from './container-log.js';
-import type { ShimSpec } from './shim-spec.js';
+import { collectorAddress, FIFO, LOG_DONE } from './log-collector.js';
 import { RuntimeError, type ContainerRecord, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExecResult, type LogOptions } from './runtime.js';
 
-/** The compiled shim beside this module; from the TypeScript sources (tests), the built one. */
+/** The compiled collector beside this module; from the TypeScript sources (tests), the built one. */
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SHIM = existsSync(path.join(HERE, 'shim.js')) ? path.join(HERE, 'shim.js') : path.resolve(HERE, '../../dist/runtime/shim.js');
+const COLLECTOR = existsSync(path.join(HERE, 'log-collector.js')) ? path.join(HERE, 'log-collector.js') : path.resolve(HERE, '../../dist/runtime/log-collector.js');
 
 interface Meta {
   spec: ContainerSpec;
@@ -37,15 +44,57 @@ export interface ProcessRuntimeOptions {
 /** Output an exec keeps: enough for a probe's message. */
 const EXEC_OUTPUT_MAX = 10 * 1024;
 
+/** What the waiting `sh` writes when the container has exited. */
 interface ExitFile {
   exitCode: number;
-  signal?: string;
-  reason: 'Completed' | 'Error' | 'OOMKilled';
-  message?: string;
-  startedAt: string;
   finishedAt: string;
-  failedToStart?: boolean;
 }
+
+/** Where the container runs: its pid (= its process group and session) and its waiting sh's. */
+interface PidFile {
+  pid: number;
+  waiterPid: number;
+  startedAt: string;
+}
+
+const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
+/**
+ * The waiting sh: holds the FIFOs open (so the container never gets SIGPIPE, even while the
+ * collector restarts), ignores the signals meant for the container's group, starts the program
+ * in a new session through setsid (its pid written first, its cgroups joined before exec), and
+ * records how it ended. `$?` of a program killed by signal N is 128+N, as Kubernetes reports it.
+ */
+const WAITER = [
+  'd=$1; setsid=$2; shift 2',
+  `exec 3<>"$d/${FIFO.stdout}" 4<>"$d/${FIFO.stderr}"`,
+  'trap : TERM INT HUP QUIT',
+  `"$setsid" -w "$@" >"$d/${FIFO.stdout}" 2>"$d/${FIFO.stderr}" 3>&- 4>&- </dev/null`,
+  'code=$?',
+  'printf \'{"exitCode":%d,"finishedAt":"%s"}\' "$code" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" > "$d/.exit.json" && mv "$d/.exit.json" "$d/exit.json"',
+].join('\n');
+
+/** The container's own first steps, in its new session: its pid for the runtime, then its cgroups, then the program. */
+function containerArgv(dir: string, cgroupProcs: string[], argv: string[]): string[] {
+  const joined = cgroupJoinArgv(cgroupProcs, argv);
+  return ['/bin/sh', '-c', `echo $$ > "$0/pid" && exec "$@"`, dir, ...joined];
+}
+
+/** Where argv[0] is, as execvp would find it; undefined if nowhere (a start error, not an exit code). */
+function findExecutable(file: string, pathVar: string | undefined, cwd: string): string | undefined {
+  const candidates = file.includes('/') ? [path.resolve(cwd, file)] : (pathVar ?? '/usr/bin:/bin').split(':').filter(Boolean).map((d) => path.join(d, file));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+const SETSID = findExecutable('setsid', '/usr/bin:/bin:/usr/sbin:/sbin', '/');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -85,9 +134,17 @@ export class ProcessRuntime implements ContainerRuntime {
     if (argv.length === 0) {
       throw new RuntimeError('CreateContainerError', `the process runtime runs a container's command; ${spec.name} (image ${spec.image}) has neither command nor args`);
     }
+    if (!SETSID) throw new RuntimeError('RunContainerError', 'the process runtime needs setsid (util-linux) on the machine');
     const id = `${spec.podUid.slice(0, 8)}-${spec.name}-${spec.attempt}-${randomBytes(3).toString('hex')}`;
     const dir = this.dir(id);
     const rootfs = path.join(dir, 'rootfs');
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: rootfs, ...spec.env };
+    const cwd = spec.workingDir ?? rootfs;
+    if (!findExecutable(argv[0], env.PATH, cwd)) {
+      throw new RuntimeError('RunContainerError', argv[0].includes('/')
+        ? `exec: "${argv[0]}": stat ${argv[0]}: no such file or directory`
+        : `exec: "${argv[0]}": executable file not found in $PATH`);
+    }
     await mkdir(rootfs, { recursive: true });
     const meta: Meta = { spec, createdAt: new Date().toISOString() };
     const limits = spec.limits ?? {};
@@ -99,21 +156,82 @@ export class ProcessRuntime implements ContainerRuntime {
       }
     }
     await writeFile(path.join(dir, 'meta.json'), JSON.stringify(meta));
-    const shimSpec: ShimSpec = { argv, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: rootfs, ...spec.env }, cwd: spec.workingDir ?? rootfs };
-    if (meta.cgroups) shimSpec.cgroups = { procs: meta.cgroups.procs, oomEvents: meta.cgroups.oomEvents };
-    if (this.options.logRotation) shimSpec.rotation = this.options.logRotation;
-    await writeFile(path.join(dir, 'spec.json'), JSON.stringify(shimSpec));
+    const files: ContainerFiles = { argv, env, cwd };
+    if (meta.cgroups) files.cgroups = { procs: meta.cgroups.procs, oomEvents: meta.cgroups.oomEvents };
+    if (this.options.logRotation) files.rotation = this.options.logRotation;
+    await writeFile(path.join(dir, 'spec.json'), JSON.stringify(files));
     await writeFile(path.join(dir, LOG_FILE), '');
-    const shim = spawn(process.execPath, [SHIM, dir], { detached: true, stdio: 'ignore' });
-    shim.unref();
-    // The shim writes pid.json once the process runs, or exit.json if it could not start.
-    for (let i = 0; i < 500; i++) {
-      const exit = await readJson<ExitFile>(path.join(dir, 'exit.json'));
-      if (exit?.failedToStart) throw new RuntimeError('RunContainerError', `starting ${argv[0]}: ${exit.message ?? 'failed'}`);
-      if (exit || (await readJson(path.join(dir, 'pid.json')))) return (await this.inspect(id)) as ContainerRecord;
-      await sleep(10);
+    // The collector holds the FIFOs before anything is written to them.
+    await this.attach(dir);
+    const startedAt = new Date().toISOString();
+    const waiter = spawn('/bin/sh', ['-c', WAITER, 'flotilla-container', dir, SETSID, ...containerArgv(dir, meta.cgroups?.procs ?? [], argv)], { cwd, env, detached: true, stdio: 'ignore' });
+    const failed = new Promise<Error>((resolve) => waiter.once('error', resolve));
+    waiter.unref();
+    for (let i = 0; i < 1_000; i++) {
+      const err = await Promise.race([failed, sleep(i < 20 ? 2 : 10).then(() => undefined)]);
+      if (err) throw new RuntimeError('RunContainerError', `starting ${argv[0]}: ${err.message}`);
+      const pid = Number((await readFile(path.join(dir, 'pid'), 'utf8').catch(() => '')).trim());
+      if (pid > 0) {
+        await writeFile(path.join(dir, 'pid.json'), JSON.stringify({ pid, waiterPid: waiter.pid ?? 0, startedAt } satisfies PidFile));
+        return (await this.inspect(id)) as ContainerRecord;
+      }
+      if (existsSync(path.join(dir, 'exit.json'))) break; // ended before it ran (setsid failed)
     }
-    throw new RuntimeError('RunContainerError', `${spec.name}: the container did not start within 5 s`);
+    const exit = await readJson<ExitFile>(path.join(dir, 'exit.json'));
+    throw new RuntimeError('RunContainerError', exit ? `${spec.name}: the container ended before it started (exit ${exit.exitCode})` : `${spec.name}: the container did not start within 10 s`);
+  }
+
+  /** The node's log collector, started if it is not running, takes up a new container's FIFOs. */
+  private async attach(dir: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const reply = await new Promise<string>((resolve, reject) => {
+          const conn = net.connect(collectorAddress(this.root));
+          let buf = '';
+          conn.setTimeout(5_000, () => conn.destroy(new Error('the log collector did not answer within 5 s')));
+          conn.on('connect', () => conn.write(`${JSON.stringify({ attach: dir })}\n`));
+          conn.on('data', (b: Buffer) => {
+            buf += b.toString('utf8');
+            if (buf.includes('\n')) {
+              conn.end();
+              resolve(buf.slice(0, buf.indexOf('\n')));
+            }
+          });
+          conn.on('error', reject);
+        });
+        const answer = JSON.parse(reply) as { ok?: boolean; error?: string };
+        if (!answer.ok) throw new RuntimeError('CreateContainerError', `the log collector refused the container: ${answer.error ?? reply}`);
+        return;
+      } catch (err) {
+        if (err instanceof RuntimeError || attempt >= 200) throw err instanceof RuntimeError ? err : new RuntimeError('CreateContainerError', `the log collector: ${(err as Error).message}`);
+        if (attempt === 0 || attempt % 50 === 0) this.startCollector();
+        await sleep(attempt < 10 ? 5 : 25);
+      }
+    }
+  }
+
+  private lastCollectorKick = 0;
+
+  /** Whether an exit has waited too long for its log to be closed; if so, make sure a collector runs. */
+  private collectorLate(exit: ExitFile): boolean {
+    if (Date.now() - Date.parse(exit.finishedAt) < 2_000) return false;
+    if (Date.now() - this.lastCollectorKick > 5_000) {
+      this.lastCollectorKick = Date.now();
+      this.startCollector(); // exits at once if one serves this root already
+    }
+    return true;
+  }
+
+  private startCollector(): void {
+    // Detached: it outlives this kubelet, as the containers do.
+    const c = spawn(process.execPath, [COLLECTOR, this.root], { detached: true, stdio: 'ignore' });
+    c.unref();
+  }
+
+  /** Stops the node's log collector (`flotilla down`): only when no container is left running. */
+  async stopCollector(): Promise<void> {
+    const pid = Number((await readFile(path.join(this.root, 'collector.pid'), 'utf8').catch(() => '')).trim());
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGTERM');
   }
 
   async inspect(id: string): Promise<ContainerRecord | undefined> {
@@ -121,17 +239,25 @@ export class ProcessRuntime implements ContainerRuntime {
     const meta = await readJson<Meta>(path.join(dir, 'meta.json'));
     if (!meta) return undefined;
     const exit = await readJson<ExitFile>(path.join(dir, 'exit.json'));
-    const pid = await readJson<{ pid: number; shimPid: number; startedAt: string }>(path.join(dir, 'pid.json'));
+    const pid = await readJson<PidFile>(path.join(dir, 'pid.json'));
+    const startedAt = pid?.startedAt ?? meta.createdAt;
     let status: ContainerState;
-    if (exit) {
-      status = { state: 'exited', startedAt: exit.startedAt, finishedAt: exit.finishedAt, exitCode: exit.exitCode, reason: exit.reason, ...(exit.signal ? { signal: exit.signal } : {}) };
-      if (exit.failedToStart) status.startedAt = status.finishedAt;
-    } else if (pid && (alive(pid.shimPid) || alive(pid.pid))) {
-      status = { state: 'running', startedAt: pid.startedAt };
+    // An exit counts once the collector has all the output in the log, as a reader of an exited
+    // container's log expects; a collector that lags by seconds (or died) is started again.
+    const collected = exit !== undefined && (existsSync(path.join(dir, LOG_DONE)) || !existsSync(path.join(dir, FIFO.stdout)) || this.collectorLate(exit));
+    if (exit && !collected) {
+      status = { state: 'running', startedAt };
+    } else if (exit) {
+      const signal = exit.exitCode > 128 ? SIGNAL_NAMES[exit.exitCode - 128] : undefined;
+      const oom = exit.exitCode === 137 && meta.cgroups !== undefined && oomKilled(meta.cgroups.oomEvents);
+      status = { state: 'exited', startedAt, finishedAt: exit.finishedAt, exitCode: exit.exitCode, reason: oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error', ...(signal ? { signal } : {}) };
+    } else if (pid && (alive(pid.waiterPid) || alive(pid.pid))) {
+      status = { state: 'running', startedAt };
+    } else if (!pid && Date.now() - Date.parse(meta.createdAt) < 10_000) {
+      status = { state: 'running', startedAt }; // being started
     } else {
-      // The shim died without a word (the machine restarted, say): the container is gone.
-      const at = pid?.startedAt ?? meta.createdAt;
-      status = { state: 'exited', startedAt: at, finishedAt: at, exitCode: 255, reason: 'Error' };
+      // The waiting sh died without a word (the machine restarted, say): the container is gone.
+      status = { state: 'exited', startedAt, finishedAt: startedAt, exitCode: 255, reason: 'Error' };
     }
     return { id, spec: meta.spec, status };
   }
@@ -188,7 +314,8 @@ export class ProcessRuntime implements ContainerRuntime {
   async logs(id: string, opts: LogOptions = {}): Promise<Readable> {
     const dir = this.dir(id);
     if (!(await readJson<Meta>(path.join(dir, 'meta.json')))) throw new RuntimeError('CreateContainerError', `no container ${id}`);
-    return readContainerLog(dir, opts, async () => existsSync(path.join(dir, 'exit.json')) || (await this.inspect(id))?.status.state !== 'running');
+    // Done when the collector has written all of an exited container's output (or nobody will).
+    return readContainerLog(dir, opts, async () => existsSync(path.join(dir, LOG_DONE)) || ((await this.inspect(id))?.status.state !== 'running' && !existsSync(path.join(dir, FIFO.stdout))));
   }
 
   /** Runs argv with the container's environment, working directory and cgroups, as `docker exec` would. */
@@ -196,14 +323,14 @@ export class ProcessRuntime implements ContainerRuntime {
     const dir = this.dir(id);
     const rec = await this.inspect(id);
     if (rec?.status.state !== 'running') throw new RuntimeError('RunContainerError', `container ${id} is not running`);
-    const shimSpec = await readJson<ShimSpec>(path.join(dir, 'spec.json'));
-    if (!shimSpec) throw new RuntimeError('RunContainerError', `container ${id} has no spec`);
-    const full = shimSpec.cgroups ? cgroupJoinArgv(shimSpec.cgroups.procs, argv) : argv;
+    const files = await readJson<ContainerFiles>(path.join(dir, 'spec.json'));
+    if (!files) throw new RuntimeError('RunContainerError', `container ${id} has no spec`);
+    const full = files.cgroups ? cgroupJoinArgv(files.cgroups.procs, argv) : argv;
     return new Promise<ExecResult>((resolve) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let timedOut = false;
-      const child = spawn(full[0], full.slice(1), { cwd: shimSpec.cwd, env: shimSpec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn(full[0], full.slice(1), { cwd: files.cwd, env: files.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       const keep = (b: Buffer): void => {
         if (size < EXEC_OUTPUT_MAX) chunks.push(b.subarray(0, EXEC_OUTPUT_MAX - size));
         size += b.length;

@@ -1,11 +1,11 @@
 /**
- * What the process runtime hands its shim (shim.ts) in `spec.json`: the resolved program, its
- * environment, the cgroups it joins and how its log rotates. Its own module because the shim
- * runs as a program, so the runtime cannot import it.
+ * What the process runtime writes to a container's `spec.json`, for what runs beside it: the
+ * resolved program, its environment and working directory (exec runs commands with them), the
+ * cgroups it joins, and how its log rotates (the log collector reads that).
  */
 import type { RotationPolicy } from './container-log.js';
 
-export interface ShimSpec {
+export interface ContainerFiles {
   argv: string[];
   env: Record<string, string>;
   cwd: string;
