@@ -4,6 +4,7 @@
  * containers running; the next agent on the same --root adopts them, as a restarted kubelet does.
  */
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
@@ -97,6 +98,10 @@ export function agentCommand(): Command {
       const runtime = flags.runtime === 'docker'
         ? new DockerRuntime({ socketPath: dockerSocket(flags.dockerEndpoint), scope: flags.nodeName })
         : new ProcessRuntime(flags.root);
+      if (runtime instanceof ProcessRuntime) {
+        await mkdir(flags.root, { recursive: true });
+        await runtime.ensureCollector();
+      }
       const metrics = new KubeletMetrics();
       const backoff = flags.containerRestartBackoff ? { ...KUBERNETES_BACKOFF, ...flags.containerRestartBackoff } : KUBERNETES_BACKOFF;
       const kubelet = new Kubelet({ client, runtime, nodeName: flags.nodeName, nodeIP: flags.nodeIp, metrics, backoff, log: (msg, fields) => log.warn(fields ?? {}, msg) });

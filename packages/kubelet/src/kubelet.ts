@@ -6,7 +6,7 @@
  * runtime still holds, so nothing runs twice and nothing is left behind.
  */
 import type { Readable } from 'node:stream';
-import { badRequest, isObject, isNotFound, logContainerOf, notFound, parseQuantity, type KubeObject, type PodLogOptions } from '@flotilla/api';
+import { ApiError, badRequest, isObject, isNotFound, logContainerOf, notFound, parseQuantity, type KubeObject, type PodLogOptions } from '@flotilla/api';
 import { Informer, keyOf, recordEvent, resources, WorkQueue, type KubeClient } from '@flotilla/client';
 import type { KubeletMetrics } from './metrics.js';
 import { ProbeManager } from './prober.js';
@@ -183,8 +183,10 @@ export class Kubelet {
           acted = true;
           break;
         case 'deletePod':
+          // Gone already (an earlier sync deleted it and the informer has not shown that yet) is
+          // done too: the node authorizer answers 403 for a pod no longer bound here, not 404.
           await this.o.client.delete(resources.pods, name, { namespace, gracePeriodSeconds: 0, preconditions: { uid } }).catch((err: unknown) => {
-            if (!isNotFound(err)) throw err;
+            if (!isNotFound(err) && !(err instanceof ApiError && err.code === 403)) throw err;
           });
           for (const r of records) await this.o.runtime.remove(r.id);
           this.probes.forget(key);

@@ -222,6 +222,27 @@ export class ProcessRuntime implements ContainerRuntime {
     return true;
   }
 
+  /**
+   * Makes sure the node's log collector runs (an agent calls this when it starts, so the first
+   * container does not wait for one to boot).
+   */
+  async ensureCollector(): Promise<void> {
+    for (let attempt = 0; attempt < 400; attempt++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const conn = net.connect(collectorAddress(this.root));
+        conn.on('connect', () => {
+          conn.end();
+          resolve(true);
+        });
+        conn.on('error', () => resolve(false));
+      });
+      if (up) return;
+      if (attempt % 100 === 0) this.startCollector();
+      await sleep(25);
+    }
+    throw new Error(`the log collector for ${this.root} did not start within 10 s`);
+  }
+
   private startCollector(): void {
     // Detached: it outlives this kubelet, as the containers do.
     const c = spawn(process.execPath, [COLLECTOR, this.root], { detached: true, stdio: 'ignore' });
