@@ -99,6 +99,30 @@ describe('process runtime logs', () => {
   });
 });
 
+describe('process runtime log collector', () => {
+  it('survives its log collector: SIGKILL it, the container goes on, and a new collector takes its output up again', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
+    const rt = new ProcessRuntime(root);
+    try {
+      const rec = await rt.start(spec('talker', ['/bin/sh', '-c', 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "n=$i"; sleep 0.05; done']));
+      const collector = Number((await readFile(path.join(root, 'collector.pid'), 'utf8')).trim());
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(collector, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 500)); // output waits in the FIFO meanwhile
+      expect((await rt.inspect(rec.id))?.status.state).toBe('running');
+      await rt.ensureCollector();
+      expect(Number((await readFile(path.join(root, 'collector.pid'), 'utf8')).trim())).not.toBe(collector);
+      const lines = (await readAll(await rt.logs(rec.id, { follow: true }))).toString().trimEnd().split('\n');
+      // Nothing lost, nothing twice; lines written while no collector ran come a little late, that is all.
+      expect(lines).toEqual(Array.from({ length: 60 }, (_, i) => `n=${i + 1}`));
+      expect((await rt.inspect(rec.id))?.status).toMatchObject({ state: 'exited', exitCode: 0 });
+    } finally {
+      for (const r of await rt.list()) if (r.status.state === 'running') await rt.stop(r.id, 0);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('process runtime limits', () => {
   it('puts a container with limits in its own cgroups, with the CPU quota Kubernetes uses, and removes them with it', async (ctx) => {
     const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
