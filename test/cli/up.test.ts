@@ -13,18 +13,10 @@ import { Agent, request } from 'undici';
 import { startDockerd, TEST_IMAGE } from '../support/dockerd.js';
 import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
+import { alive } from '../support/pids.js';
 
 const run = promisify(execFile);
 let dataDir: string | undefined;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 afterEach(async () => {
   if (!dataDir) return;

@@ -15,6 +15,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
+import { alive } from './pids.js';
 
 /** The imported test image; also tagged busybox:latest in the private dockerd. */
 export const TEST_IMAGE = 'busybox:flotilla-test';
@@ -221,15 +222,6 @@ async function unmountUnder(dir: string): Promise<void> {
 async function removeCgroups(name: string): Promise<void> {
   const roots = ['/sys/fs/cgroup', ...(await readdir('/sys/fs/cgroup').catch(() => [])).map((d) => path.join('/sys/fs/cgroup', d))];
   for (const root of roots) await rmdir(path.join(root, name)).catch(() => undefined);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
