@@ -283,6 +283,10 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     const agent = agents.find((a) => a.opts.name === node) as TestAgent;
     const ids = before.status.containerStatuses.map((c: any) => c.containerID).sort();
     await agent.kill('SIGKILL');
+    // Meanwhile the node's kubelet cannot be reached, and kubectl says so.
+    const down = await cluster.kubectl(['logs', 'duo', '-c', 'left']);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toContain(`reaching the kubelet of node ${node}`);
     await agent.restart();
     await new Promise((r) => setTimeout(r, 3_000)); // several sync periods of the new kubelet
     const after = await podJson('duo');
