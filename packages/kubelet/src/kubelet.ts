@@ -58,8 +58,15 @@ export class Kubelet {
     this.pods.on({ add: enqueue, update: (_o, p) => enqueue(p), delete: enqueue });
   }
 
+  private stopExitWatch: (() => void) | undefined;
+
   async start(): Promise<void> {
     await this.pods.start();
+    // A container's exit is acted on at once (restart, status), not at the next resync.
+    this.stopExitWatch = this.o.runtime.watchExits((uid) => {
+      const pod = this.pods.list().find((p) => p.metadata.uid === uid);
+      if (pod) this.queue.add(keyOf(pod));
+    });
     this.running = this.queue.run((key) => this.sync(key), this.o.podWorkers ?? 8, (key, err) => this.o.log?.('pod sync failed; will retry', { pod: key, err: String(err) }));
     this.timer = setInterval(() => {
       for (const p of this.pods.list()) this.queue.add(keyOf(p));
@@ -70,6 +77,7 @@ export class Kubelet {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.stopExitWatch?.();
     this.probes.stop();
     this.queue.shutDown();
     await this.pods.stop();

@@ -76,6 +76,46 @@ export class DockerRuntime implements ContainerRuntime {
     return rec;
   }
 
+  /** Exits from dockerd's event stream ("die" of this node's containers); it is opened again if it ends. */
+  watchExits(onExit: (podUid: string) => void): () => void {
+    let stopped = false;
+    let stream: NodeJS.ReadableStream | undefined;
+    const open = (): void => {
+      if (stopped) return;
+      const again = (): void => {
+        if (!stopped) setTimeout(open, 1_000).unref();
+      };
+      this.docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`${DOCKER_LABELS.node}=${this.scope}`] } }).then((s) => {
+        if (stopped) {
+          (s as unknown as { destroy?: () => void }).destroy?.();
+          return;
+        }
+        stream = s;
+        let buf = '';
+        s.on('data', (b: Buffer) => {
+          buf += b.toString('utf8');
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            try {
+              const uid = (JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } }).Actor?.Attributes?.[DOCKER_LABELS.podUid];
+              if (uid) onExit(uid);
+            } catch {
+              // not an event
+            }
+          }
+        });
+        s.on('error', () => undefined);
+        s.on('end', again);
+      }, again);
+    };
+    open();
+    return () => {
+      stopped = true;
+      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    };
+  }
+
   /** Resolves once the container has exited; a container unknown here (or gone) is left alone. */
   async stop(id: string, graceMs: number): Promise<void> {
     const info = await this.own(id);

@@ -12,7 +12,9 @@
  *
  * The runtime talks to it over an abstract unix socket named after the root: one JSON line
  * `{"attach":DIR}` per new container, answered `{"ok":true}` once the FIFOs exist and are open,
- * before the container starts (a FIFO nobody holds open drops what was written to it).
+ * before the container starts (a FIFO nobody holds open drops what was written to it); and
+ * `{"subscribe":true}`, after which it sends `{"exited":ID}` whenever a container's log is
+ * complete after its exit (the kubelet syncs that pod at once).
  *
  * Run as: node log-collector.js <root>. It exits when <root> is gone, or on SIGTERM.
  */
@@ -47,6 +49,7 @@ const DRAIN_MS = 100;
 const TICK_MS = 50;
 
 async function main(root: string): Promise<void> {
+  if (!existsSync(root)) process.exit(0); // started for a node whose state is gone already
   const attached = new Map<string, Attached>();
   const clock = logClock();
   const mkfifo = promisify(execFile);
@@ -76,11 +79,16 @@ async function main(root: string): Promise<void> {
     attached.set(dir, a);
   };
 
+  /** Connections that asked to be told of exits (`{"subscribe":true}`): kubelets. */
+  const subscribers = new Set<net.Socket>();
+
   const finish = (dir: string, a: Attached): void => {
     for (const s of a.sockets) s.destroy();
     a.writer.end();
     writeFileSync(path.join(dir, LOG_DONE), '');
     attached.delete(dir);
+    // The exit counts from now (the runtime reports it once the log is complete): say so.
+    for (const sub of subscribers) sub.write(`${JSON.stringify({ exited: path.basename(dir) })}\n`);
   };
 
   const tick = (): void => {
@@ -106,7 +114,13 @@ async function main(root: string): Promise<void> {
         buf = buf.slice(nl + 1);
         let dir = '';
         try {
-          dir = String((JSON.parse(line) as { attach?: unknown }).attach ?? '');
+          const req = JSON.parse(line) as { attach?: unknown; subscribe?: unknown };
+          if (req.subscribe === true) {
+            subscribers.add(conn);
+            conn.on('close', () => subscribers.delete(conn));
+            continue;
+          }
+          dir = String(req.attach ?? '');
         } catch {
           // answered below
         }

@@ -210,6 +210,42 @@ export class ProcessRuntime implements ContainerRuntime {
     }
   }
 
+  /** Exits as the log collector reports them; the connection is made again if it drops. */
+  watchExits(onExit: (podUid: string) => void): () => void {
+    let stopped = false;
+    let conn: net.Socket | undefined;
+    const connect = (): void => {
+      if (stopped) return;
+      const c = net.connect(collectorAddress(this.root));
+      conn = c;
+      let buf = '';
+      c.on('connect', () => c.write(`${JSON.stringify({ subscribe: true })}\n`));
+      c.on('data', (b: Buffer) => {
+        buf += b.toString('utf8');
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const id = (JSON.parse(line) as { exited?: string }).exited;
+          if (id) void readJson<Meta>(path.join(this.dir(id), 'meta.json')).then((m) => m && onExit(m.spec.podUid));
+        }
+      });
+      let failed = false;
+      c.on('error', () => {
+        // No collector (yet): start one, so that there is something to be told by.
+        failed = true;
+        this.startCollector();
+      });
+      c.on('close', () => {
+        if (!stopped) setTimeout(connect, failed ? 200 : 50).unref();
+      });
+    };
+    connect();
+    return () => {
+      stopped = true;
+      conn?.destroy();
+    };
+  }
+
   private lastCollectorKick = 0;
 
   /** Whether an exit has waited too long for its log to be closed; if so, make sure a collector runs. */

@@ -173,6 +173,22 @@ export function describeRuntime(name: string, make: () => Promise<RuntimeFixture
       }
     });
 
+    it('tells of a container\'s exit as it happens, with its pod\'s uid', async () => {
+      const f = await make();
+      const seen: string[] = [];
+      const stop = f.runtime.watchExits((uid) => seen.push(uid));
+      try {
+        await new Promise((r) => setTimeout(r, 300)); // the notices' stream is open
+        const rec = await f.runtime.start(spec('brief', ['/bin/sh', '-c', 'sleep 0.3; exit 2'], { podUid: 'fedcba9876543210' }));
+        await until('the exit notice', async () => (seen.includes('fedcba9876543210') ? true : undefined), 10_000);
+        // Once told, the runtime reports the exit.
+        expect((await f.runtime.inspect(rec.id))?.status).toMatchObject({ state: 'exited', exitCode: 2 });
+      } finally {
+        stop();
+        await f.cleanup();
+      }
+    });
+
     it('refuses what it cannot run with the reason Kubernetes reports', async () => {
       const f = await make();
       try {

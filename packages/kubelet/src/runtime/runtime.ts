@@ -107,6 +107,12 @@ export interface ContainerRuntime {
   logs(id: string, opts?: LogOptions): Promise<Readable>;
   /** Runs argv inside the running container, killed after timeoutMs. */
   exec(id: string, argv: string[], timeoutMs: number): Promise<ExecResult>;
+  /**
+   * Tells, as it happens, that a container of the pod with this uid has exited, so the kubelet
+   * syncs the pod at once rather than at its next resync. Best effort: the resync remains the
+   * guarantee. Returns a function that stops the notices.
+   */
+  watchExits(onExit: (podUid: string) => void): () => void;
 }
 
 /** All of a log stream, for callers that want it whole (tests, small logs). */
