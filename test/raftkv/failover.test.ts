@@ -155,7 +155,7 @@ describe('raftkv: real processes', () => {
       for (const name of [
         'raftkv_server_has_leader 1', 'raftkv_server_is_leader 1', 'raftkv_server_leader_changes_seen_total', 'raftkv_server_term',
         'raftkv_server_proposals_committed_total', 'raftkv_server_proposals_applied_total', 'raftkv_server_proposals_pending',
-        'raftkv_server_proposals_failed_total', 'raftkv_disk_wal_fsync_duration_seconds_bucket', 'raftkv_server_apply_duration_seconds_bucket',
+        'raftkv_server_proposals_failed_total', 'raftkv_disk_wal_fsync_duration_seconds_bucket', 'raftkv_server_apply_duration_seconds_bucket', 'raftkv_server_proposal_duration_seconds_bucket',
         'raftkv_server_snapshot_saves_total', 'raftkv_mvcc_db_total_size_in_bytes', 'raftkv_mvcc_watchers',
         'raftkv_network_peer_round_trip_time_seconds_bucket', 'process_resident_memory_bytes',
       ]) {

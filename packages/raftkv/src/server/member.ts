@@ -86,6 +86,8 @@ interface Waiter {
   resolve: (r: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** performance.now() at the proposal, for raftkv_server_proposal_duration_seconds. */
+  since?: number;
 }
 
 interface ActiveWatch {
@@ -656,7 +658,7 @@ export class RaftKvServer implements RaftKvApi {
           reject(new RaftKvError('TIMEOUT', `request timed out after ${this.cfg.requestTimeoutMs} ms (it may still be applied)`));
         }
       }, this.cfg.requestTimeoutMs);
-      this.waiters.set(p, { resolve: resolve as (r: unknown) => void, reject, timer });
+      this.waiters.set(p, { resolve: resolve as (r: unknown) => void, reject, timer, since: performance.now() });
       this.metrics.proposalsPending.inc();
       signal?.addEventListener('abort', () => this.settle(p, new RaftKvError('TIMEOUT', 'request aborted by the client (it may still be applied)')), { once: true });
       this.proposalBuffer.push(data);
@@ -711,6 +713,7 @@ export class RaftKvServer implements RaftKvApi {
       this.metrics.proposalsFailed.inc();
       w.reject(result);
     } else {
+      if (w.since !== undefined) this.metrics.proposalDuration.observe((performance.now() - w.since) / 1000);
       w.resolve(result);
     }
   }

@@ -18,6 +18,7 @@ export class RaftKvMetrics {
   readonly proposalsFailed: Counter;
   readonly walFsyncDuration: Histogram;
   readonly applyDuration: Histogram;
+  readonly proposalDuration: Histogram;
   readonly snapshotSaves: Counter;
   readonly snapshotSaveDuration: Histogram;
   readonly snapshotsSent: Counter;
@@ -43,6 +44,7 @@ export class RaftKvMetrics {
     this.proposalsPending = new Gauge({ name: 'raftkv_server_proposals_pending', help: 'Proposals made on this member that have not applied yet.', registers });
     this.proposalsFailed = new Counter({ name: 'raftkv_server_proposals_failed_total', help: 'Proposals that failed (dropped, timed out, or lost to a leader change).', registers });
     this.walFsyncDuration = new Histogram({ name: 'raftkv_disk_wal_fsync_duration_seconds', help: 'Latency of WAL fsyncs (one fsync may cover many proposals).', buckets: latency, registers });
+    this.proposalDuration = new Histogram({ name: 'raftkv_server_proposal_duration_seconds', help: 'Time from a write proposed on this member to its result (committed and applied).', buckets: latency, registers });
     this.applyDuration = new Histogram({ name: 'raftkv_server_apply_duration_seconds', help: 'Time to apply one batch of committed entries to the state machine.', buckets: latency, registers });
     this.snapshotSaves = new Counter({ name: 'raftkv_server_snapshot_saves_total', help: 'Snapshots this member took of its state machine.', registers });
     this.snapshotSaveDuration = new Histogram({ name: 'raftkv_disk_snapshot_save_duration_seconds', help: 'Time to write a snapshot durably.', buckets: latency, registers });
