@@ -62,22 +62,24 @@ const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIG
 /**
  * The waiting sh: holds the FIFOs open (so the container never gets SIGPIPE, even while the
  * collector restarts), ignores the signals meant for the container's group, starts the program
- * in a new session through setsid (its pid written first, its cgroups joined before exec), and
- * records how it ended. `$?` of a program killed by signal N is 128+N, as Kubernetes reports it.
+ * in a new session through setsid (its output sent to the FIFOs, its pid written, its cgroups
+ * joined before exec), and records how it ended. `$?` of a program killed by signal N is 128+N, as Kubernetes reports it.
  */
 const WAITER = [
   'd=$1; setsid=$2; shift 2',
   `exec 3<>"$d/${FIFO.stdout}" 4<>"$d/${FIFO.stderr}"`,
   'trap : TERM INT HUP QUIT',
-  `"$setsid" -w "$@" >"$d/${FIFO.stdout}" 2>"$d/${FIFO.stderr}" 3>&- 4>&- </dev/null`,
+  // The container points its own stdout and stderr at the FIFOs (containerArgv): with the
+  // redirections here, dash would print "Killed" for a container killed by a signal into its log.
+  '"$setsid" -w "$@" 3>&- 4>&- </dev/null',
   'code=$?',
   'printf \'{"exitCode":%d,"finishedAt":"%s"}\' "$code" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" > "$d/.exit.json" && mv "$d/.exit.json" "$d/exit.json"',
 ].join('\n');
 
-/** The container's own first steps, in its new session: its pid for the runtime, then its cgroups, then the program. */
+/** The container's own first steps, in its new session: its output to the FIFOs, its pid for the runtime, then its cgroups, then the program. */
 function containerArgv(dir: string, cgroupProcs: string[], argv: string[]): string[] {
   const joined = cgroupJoinArgv(cgroupProcs, argv);
-  return ['/bin/sh', '-c', `echo $$ > "$0/pid" && exec "$@"`, dir, ...joined];
+  return ['/bin/sh', '-c', `exec >"$0/${FIFO.stdout}" 2>"$0/${FIFO.stderr}" && echo $$ > "$0/pid" && exec "$@"`, dir, ...joined];
 }
 
 /** Where argv[0] is, as execvp would find it; undefined if nowhere (a start error, not an exit code). */
@@ -299,12 +301,9 @@ export class ProcessRuntime implements ContainerRuntime {
     const pid = await readJson<PidFile>(path.join(dir, 'pid.json'));
     const startedAt = pid?.startedAt ?? meta.createdAt;
     let status: ContainerState;
-    // An exit counts once the collector has all the output in the log, as a reader of an exited
-    // container's log expects; a collector that lags by seconds (or died) is started again.
-    const collected = exit !== undefined && (existsSync(path.join(dir, LOG_DONE)) || !existsSync(path.join(dir, FIFO.stdout)) || this.collectorLate(exit));
-    if (exit && !collected) {
-      status = { state: 'running', startedAt };
-    } else if (exit) {
+    if (exit) {
+      // Make sure a collector finishes this container's log, should the one that ran have died.
+      if (!existsSync(path.join(dir, LOG_DONE))) this.collectorLate(exit);
       const signal = exit.exitCode > 128 ? SIGNAL_NAMES[exit.exitCode - 128] : undefined;
       const oom = exit.exitCode === 137 && meta.cgroups !== undefined && oomKilled(meta.cgroups.oomEvents);
       status = { state: 'exited', startedAt, finishedAt: exit.finishedAt, exitCode: exit.exitCode, reason: oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error', ...(signal ? { signal } : {}) };
@@ -371,8 +370,18 @@ export class ProcessRuntime implements ContainerRuntime {
   async logs(id: string, opts: LogOptions = {}): Promise<Readable> {
     const dir = this.dir(id);
     if (!(await readJson<Meta>(path.join(dir, 'meta.json')))) throw new RuntimeError('CreateContainerError', `no container ${id}`);
-    // Done when the collector has written all of an exited container's output (or nobody will).
-    return readContainerLog(dir, opts, async () => existsSync(path.join(dir, LOG_DONE)) || ((await this.inspect(id))?.status.state !== 'running' && !existsSync(path.join(dir, FIFO.stdout))));
+    // The log of an exited container is complete once the collector says so (it drains the
+    // FIFOs within ~100 ms of the exit): wait for that, briefly, so what is read is all of it.
+    const complete = async (): Promise<boolean> => {
+      if (existsSync(path.join(dir, LOG_DONE))) return true;
+      const rec = await this.inspect(id);
+      if (rec?.status.state !== 'exited') return false;
+      return !existsSync(path.join(dir, FIFO.stdout)) || Date.now() - Date.parse(rec.status.finishedAt) > 2_000;
+    };
+    if ((await this.inspect(id))?.status.state === 'exited') {
+      for (let i = 0; i < 100 && !(await complete()); i++) await sleep(25);
+    }
+    return readContainerLog(dir, opts, complete);
   }
 
   /** Runs argv with the container's environment, working directory and cgroups, as `docker exec` would. */
@@ -397,7 +406,8 @@ export class ProcessRuntime implements ContainerRuntime {
       const timer = setTimeout(() => {
         timedOut = true;
         try {
-          process.kill(-(child.pid ?? 0), 'SIGKILL');
+          // Never kill(-0): that is this process's own group.
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
         } catch {
           // already gone
         }
