@@ -3,16 +3,19 @@
  * field selector) are each synced by syncPod — the pure decision — whose actions are applied
  * through the container runtime, and whose status is written back to the API. Containers the
  * API no longer knows are stopped and removed; a restarted kubelet adopts the containers the
- * runtime still holds, so nothing runs twice and nothing is left behind.
+ * runtime still holds, so nothing runs twice and nothing is left behind. Also here: probes
+ * (prober.ts), start errors as waiting reasons (ImagePullBackOff), and the logs the kubelet
+ * server reads. What a container is started with is container-config.ts's.
  */
 import type { Readable } from 'node:stream';
-import { ApiError, badRequest, isObject, isNotFound, logContainerOf, notFound, parseQuantity, type KubeObject, type PodLogOptions } from '@flotilla/api';
+import { ApiError, badRequest, isObject, isNotFound, logContainerOf, notFound, type KubeObject, type PodLogOptions } from '@flotilla/api';
 import { Informer, keyOf, recordEvent, resources, WorkQueue, type KubeClient } from '@flotilla/client';
+import { ContainerConfig, qosClassOf } from './container-config.js';
 import type { KubeletMetrics } from './metrics.js';
 import { ProbeManager } from './prober.js';
 import type { ProbeType } from './probes.js';
 import { KUBERNETES_BACKOFF, syncPod, type BackoffPolicy } from './pod-sync.js';
-import type { ContainerRecord, ContainerRuntime, ContainerSpec, ResourceLimits } from './runtime/runtime.js';
+import type { ContainerRecord, ContainerRuntime, ContainerSpec } from './runtime/runtime.js';
 import { RuntimeError } from './runtime/runtime.js';
 
 export interface KubeletOptions {
@@ -41,10 +44,12 @@ export class Kubelet {
   private readonly startErrors = new Map<string, { reason: string; message: string; failures: number; failedAt: number; retryAt: number; image: string }>();
 
   private readonly probes: ProbeManager;
+  private readonly config: ContainerConfig;
   private readonly lastProbeEvent = new Map<string, number>();
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
+    this.config = new ContainerConfig(o.client, o.nodeName, o.nodeIP);
     this.probes = new ProbeManager({
       runtime: o.runtime,
       podIP: o.nodeIP,
@@ -161,7 +166,7 @@ export class Kubelet {
           acted = true;
           let spec: ContainerSpec | undefined;
           try {
-            spec = { ...(await this.containerSpec(pod, a.container, a.init, a.attempt)), backoffStreak: a.backoffStreak };
+            spec = { ...(await this.config.containerSpec(pod, a.container, a.init, a.attempt)), backoffStreak: a.backoffStreak };
             await this.o.runtime.start(spec);
             this.startErrors.delete(id);
             this.o.metrics?.startedContainers.inc();
@@ -254,100 +259,4 @@ export class Kubelet {
       if (!isNotFound(err)) throw err;
     });
   }
-
-  /** A container's command, args and environment, as Kubernetes resolves them. */
-  private async containerSpec(pod: KubeObject, name: string, init: boolean, attempt: number): Promise<ContainerSpec> {
-    const spec = isObject(pod.spec) ? pod.spec : {};
-    const list = Array.isArray(init ? spec.initContainers : spec.containers) ? ((init ? spec.initContainers : spec.containers) as unknown[]).filter(isObject) : [];
-    const c = list.find((x) => x.name === name) ?? {};
-    const ns = pod.metadata.namespace ?? 'default';
-    const env: Record<string, string> = {};
-    for (const from of Array.isArray(c.envFrom) ? c.envFrom.filter(isObject) : []) {
-      const prefix = typeof from.prefix === 'string' ? from.prefix : '';
-      if (isObject(from.configMapRef)) Object.assign(env, prefixed(prefix, await this.data('configmaps', ns, String(from.configMapRef.name))));
-      if (isObject(from.secretRef)) Object.assign(env, prefixed(prefix, await this.data('secrets', ns, String(from.secretRef.name))));
-    }
-    for (const e of Array.isArray(c.env) ? c.env.filter(isObject) : []) {
-      const key = String(e.name);
-      if (typeof e.value === 'string') env[key] = e.value;
-      else if (isObject(e.valueFrom)) {
-        const vf = e.valueFrom;
-        if (isObject(vf.fieldRef)) env[key] = this.downward(pod, String(vf.fieldRef.fieldPath));
-        else if (isObject(vf.configMapKeyRef)) env[key] = (await this.data('configmaps', ns, String(vf.configMapKeyRef.name)))[String(vf.configMapKeyRef.key)] ?? '';
-        else if (isObject(vf.secretKeyRef)) env[key] = (await this.data('secrets', ns, String(vf.secretKeyRef.name)))[String(vf.secretKeyRef.key)] ?? '';
-      }
-    }
-    const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
-    const out: ContainerSpec = {
-      podUid: pod.metadata.uid ?? '', podNamespace: ns, podName: pod.metadata.name ?? '',
-      name, image: String(c.image ?? ''), attempt, init, env,
-    };
-    const command = strings(c.command);
-    const args = strings(c.args);
-    if (command) out.command = command;
-    if (args) out.args = args;
-    if (typeof c.workingDir === 'string') out.workingDir = c.workingDir;
-    const limits = limitsOf(c);
-    if (limits) out.limits = limits;
-    if (c.imagePullPolicy === 'Always' || c.imagePullPolicy === 'IfNotPresent' || c.imagePullPolicy === 'Never') out.imagePullPolicy = c.imagePullPolicy;
-    return out;
-  }
-
-  private downward(pod: KubeObject, path: string): string {
-    switch (path) {
-      case 'metadata.name': return pod.metadata.name ?? '';
-      case 'metadata.namespace': return pod.metadata.namespace ?? '';
-      case 'metadata.uid': return pod.metadata.uid ?? '';
-      case 'spec.nodeName': return this.o.nodeName;
-      case 'status.podIP': case 'status.hostIP': return this.o.nodeIP;
-      default: return '';
-    }
-  }
-
-  /** A ConfigMap's data, or a Secret's decoded; a missing one fails the start (CreateContainerConfigError). */
-  private async data(kind: 'configmaps' | 'secrets', namespace: string, name: string): Promise<Record<string, string>> {
-    let obj: KubeObject;
-    try {
-      obj = await this.o.client.get(kind === 'secrets' ? resources.secrets : resources.configmaps, name, namespace);
-    } catch (err) {
-      if (isNotFound(err)) throw new RuntimeError('CreateContainerError', `${kind === 'secrets' ? 'secret' : 'configmap'} "${name}" not found`);
-      throw err;
-    }
-    const data = isObject(obj.data) ? obj.data : {};
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(data)) if (typeof v === 'string') out[k] = kind === 'secrets' ? Buffer.from(v, 'base64').toString('utf8') : v;
-    return out;
-  }
-}
-
-/** resources.limits as the runtime takes them (the API server has validated the quantities). */
-function limitsOf(c: Json): ResourceLimits | undefined {
-  const l = isObject(c.resources) && isObject(c.resources.limits) ? c.resources.limits : {};
-  const out: ResourceLimits = {};
-  if (typeof l.memory === 'string' || typeof l.memory === 'number') out.memoryBytes = parseQuantity(l.memory).value;
-  if (typeof l.cpu === 'string' || typeof l.cpu === 'number') out.cpuMillis = parseQuantity(l.cpu).milli;
-  return Object.keys(out).length > 0 ? out : undefined;
-}
-
-/** Kubernetes' QoS class: Guaranteed when every container's requests equal its limits for CPU and memory. */
-export function qosClassOf(pod: KubeObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const spec = isObject(pod.spec) ? pod.spec : {};
-  const cs = [spec.initContainers, spec.containers].flatMap((l) => (Array.isArray(l) ? l.filter(isObject) : []));
-  const res = cs.map((c) => (isObject(c.resources) ? c.resources : {}));
-  const get = (r: Json, kind: 'requests' | 'limits', name: string): string | undefined => {
-    const m = isObject(r[kind]) ? r[kind] : {};
-    return typeof m[name] === 'string' || typeof m[name] === 'number' ? String(m[name]) : undefined;
-  };
-  const any = res.some((r) => ['cpu', 'memory'].some((n) => get(r, 'requests', n) !== undefined || get(r, 'limits', n) !== undefined));
-  if (!any) return 'BestEffort';
-  const guaranteed = res.every((r) => ['cpu', 'memory'].every((n) => {
-    const lim = get(r, 'limits', n);
-    const req = get(r, 'requests', n) ?? lim; // requests default to limits
-    return lim !== undefined && parseQuantity(lim).milli === parseQuantity(req as string).milli;
-  }));
-  return guaranteed ? 'Guaranteed' : 'Burstable';
-}
-
-function prefixed(prefix: string, data: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [`${prefix}${k}`, v]));
 }
