@@ -33,7 +33,11 @@ beforeAll(async () => {
   const cfg = await cluster.kubeconfigFor(cluster.tokens.scheduler, 'scheduler');
   scheduler = spawn(process.execPath, [FLOTILLA_BIN, 'scheduler', '--kubeconfig', cfg, '--name', 'sched'], { stdio: 'ignore' });
   // Back-off from 1 s (Kubernetes: 10 s) so the crash loop shows its growth within the test.
-  for (const name of ['node-1', 'node-2'] as const) agents.push(await TestAgent.start(cluster, { name, args: ['--container-restart-backoff', '1s,8s'] }));
+  // Each node has a pod block of its own on loopback (a random one, so parallel runs do not meet).
+  const block = 2 + 2 * Math.floor(Math.random() * 120);
+  for (const [i, name] of (['node-1', 'node-2'] as const).entries()) {
+    agents.push(await TestAgent.start(cluster, { name, podCIDR: `127.250.${block + i}.0/24`, args: ['--container-restart-backoff', '1s,8s'] }));
+  }
 }, 90_000);
 
 afterAll(async () => {
@@ -160,7 +164,7 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
   it('keeps a pod not Ready while its readiness probe fails, and Ready once it passes (exec, http, tcp)', async () => {
     const flag = path.join(scratch, 'ready-flag');
     const port = await freePort();
-    const server = `require("http").createServer((q,s)=>{s.statusCode=q.url==="/healthz"?200:404;s.end("ok")}).listen(${port},"127.0.0.1")`;
+    const server = `require("http").createServer((q,s)=>{s.statusCode=q.url==="/healthz"?200:404;s.end("ok")}).listen(${port},process.env.POD_IP)`;
     await kubectl(['apply', '-f', '-'], yaml([
       {
         apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gated' },
@@ -194,6 +198,42 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     expect((await podJson('web')).status.containerStatuses[0].restartCount).toBe(0);
     await kubectl(['delete', 'pod', 'gated', 'web', '--grace-period=1']);
   }, 90_000);
+
+  it('gives each pod an IP of its own from its node\'s block: two pods on one node serve the same port', async () => {
+    const port = await freePort();
+    const server = `require("http").createServer((q,s)=>s.end(process.env.POD_NAME)).listen(${port},process.env.POD_IP)`;
+    const twin = (name: string): unknown => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name },
+      spec: {
+        nodeName: 'node-1', terminationGracePeriodSeconds: 1,
+        containers: [{
+          name: 'web', image: 'node', command: [process.execPath, '-e', server],
+          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+          readinessProbe: { httpGet: { path: '/', port }, periodSeconds: 1 },
+        }],
+      },
+    });
+    await kubectl(['apply', '-f', '-'], yaml([twin('twin-a'), twin('twin-b')]));
+    const waited = await cluster.kubectl(['wait', '--for=condition=Ready', 'pod/twin-a', 'pod/twin-b', '--timeout=30s'], { timeoutMs: 40_000 });
+    expect(waited.code, waited.stderr).toBe(0);
+    const node = JSON.parse(await kubectl(['get', 'node', 'node-1', '-o', 'json']));
+    const block = String(node.spec.podCIDR);
+    expect(block).toMatch(/^127\.250\.\d+\.0\/24$/);
+    const ips: string[] = [];
+    for (const name of ['twin-a', 'twin-b']) {
+      const p = await podJson(name);
+      expect(p.status.hostIP).toBe('127.0.0.1');
+      expect(p.status.podIPs).toEqual([{ ip: p.status.podIP }]);
+      expect(p.status.podIP.startsWith(block.slice(0, block.lastIndexOf('.') + 1))).toBe(true);
+      ips.push(p.status.podIP);
+      // Each answers on its own address, the same port.
+      const res = await request(`http://${p.status.podIP}:${port}/`);
+      expect(await res.body.text()).toBe(name);
+    }
+    expect(new Set(ips).size).toBe(2);
+    expect(JSON.parse(await kubectl(['get', 'pods', '-o', 'json', '--field-selector', `status.podIP=${ips[0]}`])).items.map((p: any) => p.metadata.name)).toEqual(['twin-a']);
+    await kubectl(['delete', 'pod', 'twin-a', 'twin-b', '--grace-period=1']);
+  }, 60_000);
 
   it('restarts a container whose liveness probe fails, with the Unhealthy and Killing events', async () => {
     await kubectl(['apply', '-f', '-'], yaml([{
@@ -292,6 +332,7 @@ describe.skipIf(!available)('pods end to end with kubectl (process runtime)', ()
     const after = await podJson('duo');
     expect(after.status.containerStatuses.map((c: any) => c.containerID).sort()).toEqual(ids);
     expect(after.status.containerStatuses.map((c: any) => c.restartCount)).toEqual([0, 0]);
+    expect(after.status.podIP).toBe(before.status.podIP); // its IP is its own still
     const running = (await agent.runtime().list()).filter((r) => r.spec.podUid === before.metadata.uid && r.status.state === 'running');
     expect(running).toHaveLength(2);
     expect(await kubectl(['logs', 'duo', '-c', 'left'])).toBe('left side\n');

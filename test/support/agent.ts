@@ -18,6 +18,8 @@ export interface AgentOptions {
   runtime?: 'process' | 'docker';
   /** For the docker runtime: the engine's socket. */
   dockerSocket?: string;
+  /** The node's pod block (--pod-cidr); without it pods have the node's IP. */
+  podCIDR?: string;
   /** Extra flags, e.g. --container-restart-backoff or --memory. */
   args?: string[];
 }
@@ -53,6 +55,7 @@ export class TestAgent {
       FLOTILLA_BIN, 'agent', '--kubeconfig', this.kubeconfig, '--node-name', this.opts.name, '--node-ip', '127.0.0.1',
       '--root', this.root, '--runtime', this.opts.runtime ?? 'process', '--port', '0', '--client-ca-file', path.join(this.cluster.home, 'ca.crt'),
       ...(this.opts.dockerSocket ? ['--docker-endpoint', `unix://${this.opts.dockerSocket}`] : []),
+      ...(this.opts.podCIDR ? ['--pod-cidr', this.opts.podCIDR] : []),
       ...(this.opts.args ?? []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {

@@ -29,6 +29,7 @@ interface AgentFlags {
   clientCaFile?: string;
   dockerEndpoint: string;
   containerRestartBackoff?: { baseMs: number; maxMs: number };
+  podCidr?: string;
 }
 
 /** "10s", "500ms", "5m" → ms. */
@@ -72,6 +73,7 @@ export function agentCommand(): Command {
     .requiredOption('--node-ip <ip>', 'the node\'s IP (pods share the host network and get it as POD_IP)')
     .option('--root <dir>', 'where containers, their logs and state live', '/var/lib/flotilla/agent')
     .option('--runtime <name>', 'container runtime: process (each container a process group) or docker', 'process')
+    .option('--pod-cidr <cidr>', 'block each pod gets an IP of its own from, e.g. 127.1.4.0/24 (default: pods have the node IP)')
     .option('--docker-endpoint <url>', 'the Docker engine for --runtime docker', 'unix:///var/run/docker.sock')
     .option('--address <ip>', 'address the kubelet\'s own server (logs, /metrics) listens on (default: --node-ip)')
     .option('--port <port>', 'port of the kubelet\'s own server (0 picks one; the Node reports it)', (v) => Number(v), 10250)
@@ -104,7 +106,10 @@ export function agentCommand(): Command {
       }
       const metrics = new KubeletMetrics();
       const backoff = flags.containerRestartBackoff ? { ...KUBERNETES_BACKOFF, ...flags.containerRestartBackoff } : KUBERNETES_BACKOFF;
-      const kubelet = new Kubelet({ client, runtime, nodeName: flags.nodeName, nodeIP: flags.nodeIp, metrics, backoff, log: (msg, fields) => log.warn(fields ?? {}, msg) });
+      const kubelet = new Kubelet({
+        client, runtime, nodeName: flags.nodeName, nodeIP: flags.nodeIp, metrics, backoff, log: (msg, fields) => log.warn(fields ?? {}, msg),
+        ...(flags.podCidr ? { podCIDR: flags.podCidr } : {}),
+      });
       // The kubelet's own server first: the Node reports the port it got.
       const tls = flags.tlsCertFile && flags.tlsPrivateKeyFile
         ? { certPem: readFileSync(flags.tlsCertFile, 'utf8'), keyPem: readFileSync(flags.tlsPrivateKeyFile, 'utf8') }
@@ -116,6 +121,7 @@ export function agentCommand(): Command {
       const port = await server.start();
       const agent = new NodeAgent(client, {
         name: flags.nodeName, internalIP: flags.nodeIp, runtime: runtime.name, kubeletPort: port, limitsEnforced: runtime.enforcesLimits,
+        ...(flags.podCidr ? { podCIDR: flags.podCidr } : {}),
         cpu: flags.cpu, memory: flags.memory, pods: flags.maxPods, labels: flags.nodeLabels, taints: flags.registerWithTaints,
       }, (msg, fields) => log.warn(fields ?? {}, msg));
       await agent.start();

@@ -218,6 +218,16 @@ async function waitForLeader(endpoints: string[], timeoutMs: number): Promise<nu
   }
 }
 
+/**
+ * Node N's pod block: with nodes on A.B.C.N, pods of node N get A.(B+1).N.0/24 (the default
+ * 127.0.1.N nodes have their pods on 127.1.N.0/24, as DESIGN.md's example has it).
+ */
+function podCidrOf(ipPrefix: string, n: number): string {
+  const [a, b] = ipPrefix.split('.').map(Number);
+  if (!(b < 255)) throw new InvalidArgumentError(`--ip-prefix ${ipPrefix}: its second number must be below 255, as pods go on the next one`);
+  return `${a}.${b + 1}.${n}.0/24`;
+}
+
 interface UpOptions {
   dataDir: string;
   detach: boolean;
@@ -287,7 +297,7 @@ async function up(opts: UpOptions): Promise<number> {
     const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
     process.stdout.write(`raftkv: ${opts.servers} members serving at ${cluster.raftkvEndpoints.join(',')} (leader ${leader.toString(16)})\n`);
     // One API replica per server node, each able to reach every raftkv member (its own first).
-    const agents = Array.from({ length: opts.agents }, (_, i) => ({ name: `agent-${i + 1}`, ip: `${opts.ipPrefix}.${opts.servers + i + 1}` }));
+    const agents = Array.from({ length: opts.agents }, (_, i) => ({ name: `agent-${i + 1}`, ip: `${opts.ipPrefix}.${opts.servers + i + 1}`, podCIDR: podCidrOf(opts.ipPrefix, opts.servers + i + 1) }));
     const pki = await clusterPki(dataDir, nodes.map((n) => new URL(n.clientURL).hostname), agents);
     const { serversExtension } = await import('@flotilla/client');
     const apiServers: string[] = [];
@@ -346,7 +356,7 @@ async function up(opts: UpOptions): Promise<number> {
       const root = path.join(dir, 'containers');
       const child = spawn(process.execPath, [
         BIN, 'agent', '--kubeconfig', cfg, '--node-name', a.name, '--node-ip', a.ip, '--root', root, '--runtime', opts.runtime,
-        '--docker-endpoint', opts.dockerEndpoint, '--port', '10250', '--client-ca-file', path.join(pki.dir, 'ca.crt'),
+        '--docker-endpoint', opts.dockerEndpoint, '--port', '10250', '--client-ca-file', path.join(pki.dir, 'ca.crt'), '--pod-cidr', a.podCIDR,
         '--tls-cert-file', path.join(pki.dir, `kubelet-${a.name}.crt`), '--tls-private-key-file', path.join(pki.dir, `kubelet-${a.name}.key`),
       ], {
         detached: opts.detach, stdio: ['ignore', log.fd, log.fd], env: process.env,
@@ -359,7 +369,7 @@ async function up(opts: UpOptions): Promise<number> {
     await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
     if (agents.length > 0) {
       await waitForNodesReady(apiServers[0], pki.ca.certPem, pki.adminToken, agents.map((a) => a.name), 30_000);
-      process.stdout.write(`agents: ${agents.map((a) => `${a.name} (${a.ip})`).join(', ')} Ready (${opts.runtime} runtime)\n`);
+      process.stdout.write(`agents: ${agents.map((a) => `${a.name} (${a.ip}, pods ${a.podCIDR})`).join(', ')} Ready (${opts.runtime} runtime)\n`);
     }
     process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {

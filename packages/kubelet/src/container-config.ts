@@ -17,8 +17,12 @@ export class ContainerConfig {
     private readonly nodeIP: string,
   ) {}
 
-  /** A container's command, args, environment and limits, as Kubernetes resolves them. */
-  async containerSpec(pod: KubeObject, name: string, init: boolean, attempt: number): Promise<ContainerSpec> {
+  /**
+   * A container's command, args, environment and limits, as Kubernetes resolves them. The pod's
+   * IP is also in the environment as POD_IP unless the spec sets it (DESIGN.md: pods share the
+   * host network and bind their own address).
+   */
+  async containerSpec(pod: KubeObject, name: string, init: boolean, attempt: number, podIP: string): Promise<ContainerSpec> {
     const spec = isObject(pod.spec) ? pod.spec : {};
     const list = Array.isArray(init ? spec.initContainers : spec.containers) ? ((init ? spec.initContainers : spec.containers) as unknown[]).filter(isObject) : [];
     const c = list.find((x) => x.name === name) ?? {};
@@ -34,11 +38,12 @@ export class ContainerConfig {
       if (typeof e.value === 'string') env[key] = e.value;
       else if (isObject(e.valueFrom)) {
         const vf = e.valueFrom;
-        if (isObject(vf.fieldRef)) env[key] = this.downward(pod, String(vf.fieldRef.fieldPath));
+        if (isObject(vf.fieldRef)) env[key] = this.downward(pod, String(vf.fieldRef.fieldPath), podIP);
         else if (isObject(vf.configMapKeyRef)) env[key] = (await this.data('configmaps', ns, String(vf.configMapKeyRef.name)))[String(vf.configMapKeyRef.key)] ?? '';
         else if (isObject(vf.secretKeyRef)) env[key] = (await this.data('secrets', ns, String(vf.secretKeyRef.name)))[String(vf.secretKeyRef.key)] ?? '';
       }
     }
+    env.POD_IP ??= podIP;
     const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
     const out: ContainerSpec = {
       podUid: pod.metadata.uid ?? '', podNamespace: ns, podName: pod.metadata.name ?? '',
@@ -55,13 +60,14 @@ export class ContainerConfig {
     return out;
   }
 
-  private downward(pod: KubeObject, path: string): string {
+  private downward(pod: KubeObject, path: string, podIP: string): string {
     switch (path) {
       case 'metadata.name': return pod.metadata.name ?? '';
       case 'metadata.namespace': return pod.metadata.namespace ?? '';
       case 'metadata.uid': return pod.metadata.uid ?? '';
       case 'spec.nodeName': return this.nodeName;
-      case 'status.podIP': case 'status.hostIP': return this.nodeIP;
+      case 'status.podIP': return podIP;
+      case 'status.hostIP': return this.nodeIP;
       default: return '';
     }
   }

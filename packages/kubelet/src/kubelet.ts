@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { ApiError, badRequest, isObject, isNotFound, logContainerOf, notFound, type KubeObject, type PodLogOptions } from '@flotilla/api';
 import { Informer, keyOf, recordEvent, resources, WorkQueue, type KubeClient } from '@flotilla/client';
 import { ContainerConfig, qosClassOf } from './container-config.js';
+import { allocatePodIP, inCidr, parseCidr, type Cidr } from './pod-ips.js';
 import type { KubeletMetrics } from './metrics.js';
 import { ProbeManager } from './prober.js';
 import type { ProbeType } from './probes.js';
@@ -22,8 +23,13 @@ export interface KubeletOptions {
   client: KubeClient;
   runtime: ContainerRuntime;
   nodeName: string;
-  /** The node's IP: reported as hostIP, and as the pods' IP (they share the host network). */
+  /** The node's IP: reported as hostIP, and as the pods' IP when there is no podCIDR. */
   nodeIP: string;
+  /**
+   * The block pods get their own IPs from (e.g. 127.1.4.0/24); without it every pod has the
+   * node's IP, as with Kubernetes' hostNetwork.
+   */
+  podCIDR?: string;
   backoff?: BackoffPolicy;
   /** How often every pod is synced even without an event (to notice exited containers), ms. */
   resyncMs?: number;
@@ -45,14 +51,25 @@ export class Kubelet {
 
   private readonly probes: ProbeManager;
   private readonly config: ContainerConfig;
+  private readonly podCIDR: Cidr | undefined;
+  /** Pod uid → its IP, from podCIDR. */
+  private readonly podIPs = new Map<string, string>();
   private readonly lastProbeEvent = new Map<string, number>();
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
     this.config = new ContainerConfig(o.client, o.nodeName, o.nodeIP);
+    if (o.podCIDR !== undefined) {
+      this.podCIDR = parseCidr(o.podCIDR);
+      if (!this.podCIDR) throw new Error(`podCIDR ${o.podCIDR}: expected an IPv4 block such as 127.1.4.0/24`);
+    }
     this.probes = new ProbeManager({
       runtime: o.runtime,
-      podIP: o.nodeIP,
+      podIPOf: (podKey) => {
+        const [namespace, name] = podKey.split('/');
+        const uid = this.pods.get(name, namespace)?.metadata.uid ?? '';
+        return this.podIPs.get(uid) ?? o.nodeIP;
+      },
       observed: (podKey, id, type, ok, message) => {
         o.metrics?.probes.inc({ probe_type: type, result: ok ? 'successful' : 'failed' });
         if (!ok) this.probeFailed(podKey, id, type, message ?? '');
@@ -67,6 +84,7 @@ export class Kubelet {
 
   async start(): Promise<void> {
     await this.pods.start();
+    await this.recoverPodIPs();
     // A container's exit is acted on at once (restart, status), not at the next resync.
     this.stopExitWatch = this.o.runtime.watchExits((uid) => {
       const pod = this.pods.list().find((p) => p.metadata.uid === uid);
@@ -131,6 +149,7 @@ export class Kubelet {
   /** Containers whose pod the API no longer has (deleted without us, or by force): stopped and removed. */
   private async collectOrphans(): Promise<void> {
     const known = new Set(this.pods.list().map((p) => p.metadata.uid));
+    for (const uid of this.podIPs.keys()) if (!known.has(uid)) this.podIPs.delete(uid);
     const all = await this.o.runtime.list();
     const running = all.filter((r) => r.status.state === 'running');
     this.o.metrics?.runningContainers.set(running.length);
@@ -149,6 +168,7 @@ export class Kubelet {
     if (!pod) return; // gone from the API: collectOrphans stops what is left
     const uid = pod.metadata.uid ?? '';
     const records = await this.o.runtime.list({ podUid: uid });
+    const podIP = this.podIPFor(pod, records);
     const now = Date.now();
     const began = performance.now();
     const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
@@ -166,7 +186,7 @@ export class Kubelet {
           acted = true;
           let spec: ContainerSpec | undefined;
           try {
-            spec = { ...(await this.config.containerSpec(pod, a.container, a.init, a.attempt)), backoffStreak: a.backoffStreak };
+            spec = { ...(await this.config.containerSpec(pod, a.container, a.init, a.attempt, podIP)), backoffStreak: a.backoffStreak };
             await this.o.runtime.start(spec);
             this.startErrors.delete(id);
             this.o.metrics?.startedContainers.inc();
@@ -203,6 +223,7 @@ export class Kubelet {
           });
           for (const r of records) await this.o.runtime.remove(r.id);
           this.probes.forget(key);
+          this.podIPs.delete(uid);
           return;
       }
     }
@@ -220,7 +241,44 @@ export class Kubelet {
     this.probes.update(key, pod, current);
     this.o.metrics?.podWorkerDuration.observe((performance.now() - began) / 1000);
     if (final.wakeAt !== undefined) this.queue.addAfter(key, Math.max(0, final.wakeAt - Date.now()));
-    await this.writeStatus(pod, final.status, current);
+    await this.writeStatus(pod, final.status, current, podIP);
+  }
+
+  /**
+   * After a restart: the IPs pods already have (their containers' POD_IP, else their status), so
+   * that no new pod is given one of them before its owner is synced.
+   */
+  private async recoverPodIPs(): Promise<void> {
+    const cidr = this.podCIDR;
+    if (!cidr) return;
+    const taken = new Set<string>();
+    const claim = (uid: string | undefined, ip: unknown): void => {
+      if (!uid || typeof ip !== 'string' || !inCidr(cidr, ip) || taken.has(ip) || this.podIPs.has(uid)) return;
+      this.podIPs.set(uid, ip);
+      taken.add(ip);
+    };
+    for (const r of await this.o.runtime.list()) claim(r.spec.podUid, r.spec.env?.POD_IP);
+    for (const p of this.pods.list()) claim(p.metadata.uid, isObject(p.status) ? p.status.podIP : undefined);
+  }
+
+  /**
+   * The pod's IP: the one it has (recorded in its containers' environment, or in its status,
+   * which a restarted kubelet finds), else the lowest free one of the node's block.
+   */
+  private podIPFor(pod: KubeObject, records: readonly ContainerRecord[]): string {
+    const cidr = this.podCIDR;
+    const uid = pod.metadata.uid ?? '';
+    if (!cidr) return this.o.nodeIP;
+    const known = this.podIPs.get(uid);
+    if (known) return known;
+    const taken = new Set(this.podIPs.values());
+    const status = isObject(pod.status) ? pod.status : {};
+    const candidates = [...records.map((r) => r.spec.env?.POD_IP), typeof status.podIP === 'string' ? status.podIP : undefined];
+    let ip = candidates.find((c): c is string => c !== undefined && inCidr(cidr, c) && !taken.has(c));
+    ip ??= allocatePodIP(cidr, taken);
+    if (!ip) throw new Error(`the node's pod block ${this.o.podCIDR ?? ''} has no free address`);
+    this.podIPs.set(uid, ip);
+    return ip;
   }
 
   private async event(pod: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
@@ -229,7 +287,7 @@ export class Kubelet {
     });
   }
 
-  private async writeStatus(pod: KubeObject, status: Json, records: readonly ContainerRecord[]): Promise<void> {
+  private async writeStatus(pod: KubeObject, status: Json, records: readonly ContainerRecord[], podIP: string): Promise<void> {
     const uid = pod.metadata.uid ?? '';
     for (const list of [status.containerStatuses, status.initContainerStatuses]) {
       for (const c of Array.isArray(list) ? list.filter(isObject) : []) {
@@ -245,7 +303,7 @@ export class Kubelet {
         if (current) c.containerID = `${this.o.runtime.name}://${current.id}`;
       }
     }
-    const full: Json = { ...status, hostIP: this.o.nodeIP, podIP: this.o.nodeIP, podIPs: [{ ip: this.o.nodeIP }], qosClass: qosClassOf(pod) };
+    const full: Json = { ...status, hostIP: this.o.nodeIP, hostIPs: [{ ip: this.o.nodeIP }], podIP, podIPs: [{ ip: podIP }], qosClass: qosClassOf(pod) };
     const was = isObject(pod.status) ? pod.status : {};
     // Conditions keep their transition times unless their status changed.
     const before = new Map((Array.isArray(was.conditions) ? was.conditions.filter(isObject) : []).map((c) => [c.type, c]));

@@ -19,6 +19,8 @@ export interface NodeConfig {
   /** The node's IP (pods on it bind addresses of its block). */
   internalIP: string;
   runtime: string;
+  /** The node's block of pod IPs (spec.podCIDR), if pods get their own. */
+  podCIDR?: string;
   /** The port of the kubelet's own server (logs), reported as status.daemonEndpoints. */
   kubeletPort?: number;
   /** Whether the runtime enforces memory and CPU limits; reported as the LimitsEnforced condition. */
@@ -112,14 +114,15 @@ export class NodeAgent {
       'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
       ...this.cfg.labels,
     };
-    const node: KubeObject = { apiVersion: 'v1', kind: 'Node', metadata: { name: this.cfg.name, labels }, spec: { taints: this.cfg.taints ?? [] } };
+    const spec = { taints: this.cfg.taints ?? [], ...(this.cfg.podCIDR ? { podCIDR: this.cfg.podCIDR, podCIDRs: [this.cfg.podCIDR] } : {}) };
+    const node: KubeObject = { apiVersion: 'v1', kind: 'Node', metadata: { name: this.cfg.name, labels }, spec };
     try {
       await this.client.create(resources.nodes, node);
       this.log('registered the node', { node: this.cfg.name });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       // Re-registration after a restart: labels and taints are what this kubelet says now.
-      await this.client.patch(resources.nodes, this.cfg.name, { metadata: { labels }, spec: { taints: this.cfg.taints ?? [] } }, 'merge');
+      await this.client.patch(resources.nodes, this.cfg.name, { metadata: { labels }, spec }, 'merge');
     }
   }
 

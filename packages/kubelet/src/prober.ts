@@ -82,7 +82,8 @@ interface Worker {
 
 export interface ProbeManagerOptions {
   runtime: ContainerRuntime;
-  podIP: string;
+  /** The IP of the pod with this key (probes without a host go there). */
+  podIPOf: (podKey: string) => string;
   /** A container's standing result changed: its pod should be synced now. */
   changed: (podKey: string, containerId: string, type: ProbeType, state: ProbeState) => void;
   /** Every outcome, for metrics and events (message: why it failed). */
@@ -154,7 +155,7 @@ export class ProbeManager {
     // Liveness and readiness wait for the startup probe: a slow starter is not killed for it.
     const waiting = type !== 'startup' && w.specs.startup !== undefined && w.states.startup?.result !== 'success';
     if (!waiting) {
-      const outcome = await runProbe(spec.action, spec.timeoutMs, { podIP: this.o.podIP, container, runtime: this.o.runtime, containerId: id });
+      const outcome = await runProbe(spec.action, spec.timeoutMs, { podIP: this.o.podIPOf(w.podKey), container, runtime: this.o.runtime, containerId: id });
       if (this.workers.get(id) !== w) return;
       this.o.observed?.(w.podKey, id, type, outcome.ok, outcome.message);
       const after = recordOutcome(spec, before, outcome.ok, this.now(), outcome.message);
