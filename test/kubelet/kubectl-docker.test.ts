@@ -12,7 +12,7 @@
  * Every pod names the imported test image with its tag and imagePullPolicy IfNotPresent: a bare
  * `busybox` defaults to Always (as in Kubernetes), which would send dockerd to a public registry.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ import { DOCKER_LABELS } from '@flotilla/kubelet';
 import { TestAgent } from '../support/agent.js';
 import { startDockerd, TEST_IMAGE, type PrivateDockerd } from '../support/dockerd.js';
 import { TestKubeCluster } from '../support/kube-cluster.js';
-import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
+import { killSchedulers, startScheduler, type SchedulerProcess } from '../support/scheduler.js';
 import { waitFor } from '../support/wait.js';
 
 const dockerd = await startDockerd();
@@ -29,18 +29,14 @@ const dockerd = await startDockerd();
 const engine = (): PrivateDockerd => dockerd as PrivateDockerd;
 
 let cluster: TestKubeCluster | undefined;
-let scheduler: ChildProcess | undefined;
+let scheduler: SchedulerProcess | undefined;
 let agent: TestAgent | undefined;
 
 afterAll(async () => {
   // Each step whatever the others did: nothing may outlive the test file.
   const steps: [string, () => Promise<unknown>][] = [
     ['scheduler', async () => {
-      if (scheduler && scheduler.exitCode === null && scheduler.signalCode === null) {
-        const exited = new Promise((r) => scheduler?.once('exit', r));
-        scheduler.kill('SIGKILL');
-        await exited;
-      }
+      if (scheduler) await killSchedulers([scheduler]);
     }],
     ['agent', async () => agent?.close()], // needs dockerd: it removes its containers through it
     ['dockerd', async () => dockerd?.stop()],
@@ -111,8 +107,7 @@ const dump = (): string => `${cluster?.dumpLogs() ?? ''}\n--- agent\n${agent?.lo
 describe.skipIf(!dockerd)('pods end to end with kubectl (docker runtime)', () => {
   beforeAll(async () => {
     cluster = await TestKubeCluster.create({ apiServers: 1 });
-    const cfg = await cluster.kubeconfigFor(cluster.tokens.scheduler, 'scheduler');
-    scheduler = spawn(process.execPath, [FLOTILLA_BIN, 'scheduler', '--kubeconfig', cfg, '--name', 'sched'], { stdio: 'ignore' });
+    scheduler = await startScheduler(cluster, 'sched');
     agent = await TestAgent.start(cluster, { name: 'node-1', runtime: 'docker', dockerSocket: engine().socketPath, args: ['--container-restart-backoff', '1s,8s'] });
   }, 90_000);
 

@@ -6,7 +6,7 @@
  * growing delays, readiness and liveness probes (http, tcp, exec), a memory limit, and a
  * SIGKILLed kubelet that adopts its containers when it comes back.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,12 +16,12 @@ import YAML from 'yaml';
 import { createCA, issue } from '@flotilla/client';
 import { TestAgent } from '../support/agent.js';
 import { kubectlAvailable, TestKubeCluster } from '../support/kube-cluster.js';
+import { killSchedulers, startScheduler, type SchedulerProcess } from '../support/scheduler.js';
 import { freePort } from '../support/ports.js';
-import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: TestKubeCluster;
-let scheduler: ChildProcess | undefined;
+let scheduler: SchedulerProcess | undefined;
 const agents: TestAgent[] = [];
 let scratch: string;
 const available = kubectlAvailable();
@@ -30,10 +30,9 @@ beforeAll(async () => {
   if (!available) return;
   cluster = await TestKubeCluster.create({ apiServers: 1 });
   scratch = await mkdtemp(path.join(tmpdir(), 'flotilla-kubectl-pods-'));
-  const cfg = await cluster.kubeconfigFor(cluster.tokens.scheduler, 'scheduler');
-  scheduler = spawn(process.execPath, [FLOTILLA_BIN, 'scheduler', '--kubeconfig', cfg, '--name', 'sched'], { stdio: 'ignore' });
-  // Back-off from 1 s (Kubernetes: 10 s) so the crash loop shows its growth within the test.
-  // Each node has a pod block of its own on loopback (a random one, so parallel runs do not meet).
+  scheduler = await startScheduler(cluster, 'sched');
+  // Each node has a pod block of its own on loopback (a random one, so parallel runs do not meet),
+  // and a back-off from 1 s (Kubernetes: 10 s) so the crash loop shows its growth within the test.
   const block = 2 + 2 * Math.floor(Math.random() * 120);
   for (const [i, name] of (['node-1', 'node-2'] as const).entries()) {
     agents.push(await TestAgent.start(cluster, { name, podCIDR: `127.250.${block + i}.0/24`, args: ['--container-restart-backoff', '1s,8s'] }));
@@ -41,10 +40,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (scheduler && scheduler.exitCode === null) {
-    scheduler.kill('SIGKILL');
-    await new Promise((r) => scheduler?.once('exit', r));
-  }
+  if (scheduler) await killSchedulers([scheduler]);
   for (const a of agents) await a.close();
   await cluster?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -17,13 +17,13 @@
  * leader has no bind in flight at the kill (a crash mid-bind is left to the API server's
  * "bind only an unbound pod" rule, which the watch here would still catch if it failed).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
 import { KubeClient, loadKubeconfig, resources, type WatchHandle } from '@flotilla/client';
-import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { TestKubeCluster } from '../support/kube-cluster.js';
+import { killSchedulers, startScheduler, type SchedulerProcess } from '../support/scheduler.js';
 import { waitFor } from '../support/wait.js';
 
 const PODS = 200;
@@ -33,7 +33,7 @@ const NS = 'default';
 
 let cluster: TestKubeCluster;
 let admin: KubeClient;
-const procs: { name: string; proc: ChildProcess; exit: Promise<unknown>; log: string[] }[] = [];
+const procs: SchedulerProcess[] = [];
 
 beforeAll(async () => {
   cluster = await TestKubeCluster.create({ apiServers: 1 });
@@ -42,8 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // SIGKILL ends a SIGSTOPped process as well; every replica is waited for by PID.
-  for (const p of procs) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exit));
+  await killSchedulers(procs);
   await admin?.close();
   await cluster?.close();
 });
@@ -74,18 +73,7 @@ describe('flotilla scheduler failover with a backlog', () => {
       const created = await admin.create(resources.nodes, { metadata: { name }, spec: { unschedulable: true } });
       await admin.update(resources.nodes, { ...created, status: { allocatable: { cpu: '4', memory: '8Gi', pods: '110' }, capacity: { cpu: '4', memory: '8Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] } }, { subresource: 'status' });
     }
-    const kubeconfig = await cluster.kubeconfigFor(cluster.tokens.scheduler, 'scheduler');
-    for (const name of ['s1', 's2']) {
-      const proc = spawn(process.execPath, [FLOTILLA_BIN, 'scheduler', '--kubeconfig', kubeconfig, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const log: string[] = [];
-      const keep = (b: Buffer): void => {
-        log.push(b.toString());
-        if (log.length > 2000) log.splice(0, log.length - 2000);
-      };
-      proc.stdout!.on('data', keep);
-      proc.stderr!.on('data', keep);
-      procs.push({ name, proc, log, exit: new Promise((r) => proc.once('exit', r)) });
-    }
+    for (const name of ['s1', 's2']) procs.push(await startScheduler(cluster, name));
 
     let watch: WatchHandle | undefined;
     let watching = true;

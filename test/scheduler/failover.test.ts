@@ -3,17 +3,16 @@
  * (system:kube-scheduler and its RBAC role): two replicas, one active through the Lease; after
  * the active one is SIGKILLed the standby takes the Lease and schedules the next pod.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, loadKubeconfig, resources } from '@flotilla/client';
-import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { TestKubeCluster } from '../support/kube-cluster.js';
+import { killSchedulers, startScheduler, type SchedulerProcess } from '../support/scheduler.js';
 import { waitFor } from '../support/wait.js';
 
 let cluster: TestKubeCluster;
 let admin: KubeClient;
-const procs: { name: string; proc: ChildProcess; log: string[] }[] = [];
+const procs: SchedulerProcess[] = [];
 
 beforeAll(async () => {
   cluster = await TestKubeCluster.create({ apiServers: 1 });
@@ -21,8 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const p of procs) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-  await Promise.all(procs.map((p) => (p.proc.exitCode === null && p.proc.signalCode === null ? new Promise((r) => p.proc.once('exit', r)) : undefined)));
+  await killSchedulers(procs);
   await admin?.close();
   await cluster?.close();
 });
@@ -36,14 +34,7 @@ describe('flotilla scheduler processes', () => {
   it('one of two replicas schedules; SIGKILL it and the standby takes over', async () => {
     const created = await admin.create(resources.nodes, { metadata: { name: 'w1' } });
     await admin.update(resources.nodes, { ...created, status: { allocatable: { cpu: '2', memory: '4Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] } }, { subresource: 'status' });
-    const kubeconfig = await cluster.kubeconfigFor(cluster.tokens.scheduler, 'scheduler');
-    for (const name of ['s1', 's2']) {
-      const proc = spawn(process.execPath, [FLOTILLA_BIN, 'scheduler', '--kubeconfig', kubeconfig, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const log: string[] = [];
-      proc.stdout!.on('data', (b: Buffer) => log.push(b.toString()));
-      proc.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
-      procs.push({ name, proc, log });
-    }
+    for (const name of ['s1', 's2']) procs.push(await startScheduler(cluster, name));
     try {
       const pod = (name: string): { metadata: { name: string; namespace: string }; spec: unknown } => ({ metadata: { name, namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
       await admin.create(resources.pods, pod('first'));

@@ -63,9 +63,12 @@ describe('scheduler against a real apiserver', () => {
       const per = new Map<string, number>();
       for (const n of placed) per.set(n, (per.get(n) ?? 0) + 1);
       expect([...per.keys()].sort()).toEqual(['n1', 'n2', 'n3']);
-      // Each pod was bound by exactly one scheduler: one Scheduled event per pod.
-      const events = await client.list(resources.events, { namespace: 'sched', fieldSelector: 'reason=Scheduled' });
-      const scheduledFor = events.items.map((e) => (e.involvedObject as { name: string }).name).sort();
+      // Each pod was bound by exactly one scheduler: one Scheduled event per pod. Events are sent
+      // in the background, after the bind: wait for all six, then check none came twice.
+      const scheduledFor = await waitFor('a Scheduled event per pod', async () => {
+        const events = await client.list(resources.events, { namespace: 'sched', fieldSelector: 'reason=Scheduled' });
+        return events.items.length >= 6 ? events.items.map((e) => (e.involvedObject as { name: string }).name).sort() : undefined;
+      }, 10_000);
       expect(scheduledFor).toEqual(Array.from({ length: 6 }, (_, i) => `web-${i}`).sort());
 
       await client.create(resources.pods, pod('huge', 'sched', '6Gi'));
