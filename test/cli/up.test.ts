@@ -13,7 +13,7 @@ import { Agent, request } from 'undici';
 import { startDockerd, TEST_IMAGE } from '../support/dockerd.js';
 import { FLOTILLA_BIN } from '../support/raftkv-cluster.js';
 import { waitFor } from '../support/wait.js';
-import { alive } from '../support/pids.js';
+import { alive, ownedBy } from '../support/pids.js';
 
 const run = promisify(execFile);
 let dataDir: string | undefined;
@@ -23,13 +23,16 @@ afterEach(async () => {
   // Whatever happened, stop what the cluster file says was started, by PID.
   try {
     const cluster = JSON.parse(await readFile(path.join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number; root?: string }[] };
-    for (const p of cluster.processes) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
-    // And the containers the agents started (their process groups, recorded under each root).
+    // Only what is still ours: a PID of a process that has exited may be someone else's by now.
+    const dir = dataDir;
+    for (const p of cluster.processes) if (ownedBy(p.pid, dir)) process.kill(p.pid, 'SIGKILL');
+    // And the containers the agents started and that have not ended (their process groups).
     for (const p of cluster.processes) {
       if (!p.root) continue;
       for (const id of await readdir(path.join(p.root, 'containers')).catch(() => [] as string[])) {
         const rec = await readFile(path.join(p.root, 'containers', id, 'pid.json'), 'utf8').catch(() => undefined);
-        if (rec && alive((JSON.parse(rec) as { pid: number }).pid)) process.kill(-(JSON.parse(rec) as { pid: number }).pid, 'SIGKILL');
+        const pid = rec ? (JSON.parse(rec) as { pid: number }).pid : 0;
+        if (pid > 0 && ownedBy(pid, dir)) process.kill(-pid, 'SIGKILL');
       }
     }
   } catch {

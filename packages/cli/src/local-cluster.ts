@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,8 @@ export interface ClusterProcess {
 export interface ClusterFile {
   version: 1;
   createdAt: string;
+  /** The data dir as `up` resolved it: every process's arguments name it (see `ours`). */
+  dataDir?: string;
   processes: ClusterProcess[];
   raftkvEndpoints: string[];
   /** The Kubernetes API replicas (absent in files written before they existed). */
@@ -74,6 +77,22 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a recorded process of the cluster in `dataDir` still runs: alive, and (where /proc
+ * says) still the program we started, whose arguments name the data dir. A PID of a process
+ * that has exited is soon someone else's, and must not be signalled.
+ */
+function ours(pid: number, dataDir: string): boolean {
+  if (!alive(pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return true; // no /proc here: alive is all we can know
+  }
+  return cmdline.includes(dataDir);
 }
 
 async function peerSecret(dataDir: string): Promise<string> {
@@ -264,7 +283,7 @@ async function up(opts: UpOptions): Promise<number> {
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const existing = await readClusterFile(dataDir);
-  if (existing && existing.processes.some((p) => alive(p.pid))) {
+  if (existing && existing.processes.some((p) => ours(p.pid, existing.dataDir ?? dataDir))) {
     process.stderr.write(`a cluster from ${dataDir} is already running (run \`flotilla down --data-dir ${opts.dataDir}\` first)\n`);
     return 1;
   }
@@ -291,7 +310,7 @@ async function up(opts: UpOptions): Promise<number> {
     if (opts.detach) child.unref();
     processes.push({ name: n.name, role: 'raftkv', pid: child.pid, clientURL: n.clientURL, peerURL: n.peerURL, logFile });
   }
-  const cluster: ClusterFile = { version: 1, createdAt: new Date().toISOString(), processes, raftkvEndpoints: nodes.map((n) => n.clientURL) };
+  const cluster: ClusterFile = { version: 1, createdAt: new Date().toISOString(), dataDir, processes, raftkvEndpoints: nodes.map((n) => n.clientURL) };
   await writeJsonAtomic(path.join(dataDir, 'cluster.json'), cluster);
   try {
     const leader = await waitForLeader(cluster.raftkvEndpoints, 30_000);
@@ -374,7 +393,7 @@ async function up(opts: UpOptions): Promise<number> {
     process.stdout.write(`kubeconfig: ${cluster.kubeconfig}\ntry: KUBECONFIG=${cluster.kubeconfig} kubectl get namespaces\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
-    await stopProcesses(processes, 5_000);
+    await stopProcesses(processes, 5_000, dataDir);
     return 1;
   }
   if (opts.detach) {
@@ -385,7 +404,7 @@ async function up(opts: UpOptions): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.stdout.write('stopping the cluster…\n');
-      void stopProcesses(processes, 10_000).then(() => resolve());
+      void stopProcesses(processes, 10_000, dataDir).then(() => resolve());
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -442,11 +461,14 @@ async function stopContainers(p: ClusterProcess): Promise<number> {
 }
 
 /** SIGTERM each recorded PID, wait for it to exit, SIGKILL what is left after the grace period. */
-export async function stopProcesses(processes: readonly ClusterProcess[], graceMs: number): Promise<void> {
-  for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
+/** Stops the cluster's processes that still run; returns how many there were. */
+export async function stopProcesses(processes: readonly ClusterProcess[], graceMs: number, dataDir: string): Promise<number> {
+  const mine = processes.filter((p) => ours(p.pid, dataDir));
+  for (const p of mine) process.kill(p.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (processes.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+  while (mine.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const p of mine) if (ours(p.pid, dataDir)) process.kill(p.pid, 'SIGKILL');
+  return mine.length;
 }
 
 export function downCommand(): Command {
@@ -454,13 +476,14 @@ export function downCommand(): Command {
     .description('stop a cluster started with `flotilla up`')
     .option('--data-dir <dir>', 'the cluster\'s data dir', '.flotilla')
     .action(async (opts: { dataDir: string }) => {
-      const cluster = await readClusterFile(path.resolve(opts.dataDir));
+      const dataDir = path.resolve(opts.dataDir);
+      const cluster = await readClusterFile(dataDir);
       if (!cluster) {
         process.stderr.write(`no cluster found in ${opts.dataDir} (no cluster.json)\n`);
         process.exitCode = 1;
         return;
       }
-      await stopProcesses(cluster.processes, 15_000);
+      const stopped = await stopProcesses(cluster.processes, 15_000, cluster.dataDir ?? dataDir);
       // Containers outlive their agent (a restarted agent adopts them); a cluster going down takes them along.
       let containers = 0;
       for (const p of cluster.processes) {
@@ -470,6 +493,6 @@ export function downCommand(): Command {
           return 0;
         });
       }
-      process.stdout.write(`stopped ${cluster.processes.length} processes${containers ? ` and ${containers} container${containers === 1 ? '' : 's'}` : ''}\n`);
+      process.stdout.write(`stopped ${stopped} processes${containers ? ` and ${containers} container${containers === 1 ? '' : 's'}` : ''}\n`);
     });
 }
