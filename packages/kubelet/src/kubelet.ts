@@ -50,6 +50,8 @@ export class Kubelet {
   private readonly startErrors = new Map<string, { reason: string; message: string; failures: number; failedAt: number; retryAt: number; image: string }>();
 
   private readonly probes: ProbeManager;
+  /** CrashLoopBackOff's, and the image pulls' back-off too. */
+  private readonly backoff: BackoffPolicy;
   private readonly config: ContainerConfig;
   private readonly podCIDR: Cidr | undefined;
   /** Pod uid → its IP, from podCIDR. */
@@ -59,6 +61,7 @@ export class Kubelet {
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Informer(o.client, resources.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
     this.config = new ContainerConfig(o.client, o.nodeName, o.nodeIP);
+    this.backoff = o.backoff ?? KUBERNETES_BACKOFF;
     if (o.podCIDR !== undefined) {
       this.podCIDR = parseCidr(o.podCIDR);
       if (!this.podCIDR) throw new Error(`podCIDR ${o.podCIDR}: expected an IPv4 block such as 127.1.4.0/24`);
@@ -171,7 +174,7 @@ export class Kubelet {
     const podIP = this.podIPFor(pod, records);
     const now = Date.now();
     const began = performance.now();
-    const result = syncPod(pod, records, now, this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
+    const result = syncPod(pod, records, now, this.backoff, this.probes.states());
     let acted = false;
     for (const a of result.actions) {
       switch (a.kind) {
@@ -195,8 +198,7 @@ export class Kubelet {
             this.o.metrics?.startedContainerErrors.inc({ code: err.reason });
             const failures = (failed?.failures ?? 0) + 1;
             const pull = err.reason === 'ErrImagePull' || err.reason === 'ErrImageNeverPull';
-            const policy = this.o.backoff ?? KUBERNETES_BACKOFF;
-            const wait = pull ? Math.min(policy.maxMs, policy.baseMs * 2 ** (failures - 1)) : 1_000;
+            const wait = pull ? Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (failures - 1)) : 1_000;
             this.startErrors.set(id, { reason: err.reason, message: err.message, failures, failedAt: Date.now(), retryAt: Date.now() + wait, image: spec?.image ?? '' });
             if (pull) void this.event(pod, 'Warning', 'Failed', `Failed to pull image "${spec?.image ?? ''}": ${err.message}`);
             this.queue.addAfter(key, wait);
@@ -233,7 +235,7 @@ export class Kubelet {
     let current = records;
     if (acted) {
       current = await this.o.runtime.list({ podUid: uid });
-      final = syncPod(pod, current, Date.now(), this.o.backoff ?? KUBERNETES_BACKOFF, this.probes.states());
+      final = syncPod(pod, current, Date.now(), this.backoff, this.probes.states());
       // More to do now (the next init container; the pod's removal once its containers stopped)
       // is worth a sync at once; a start that failed before waits for its retry time instead.
       if (final.actions.some((a) => a.kind === 'deletePod' || a.kind === 'stop' || (a.kind === 'start' && !this.startErrors.has(`${uid}/${a.container}`)))) this.queue.add(key);

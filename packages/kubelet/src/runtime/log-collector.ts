@@ -10,6 +10,9 @@
  * reading too, so a write never fails with SIGPIPE; it blocks once the FIFO's buffer is full,
  * until the runtime has started a new collector, which takes the FIFOs up again.
  *
+ * Exits are told by a file the waiting sh drops in <root>/exits (see EXITS), with a slow sweep
+ * of every container behind it.
+ *
  * The runtime talks to it over an abstract unix socket named after the root: one JSON line
  * `{"attach":DIR}` per new container, answered `{"ok":true}` once the FIFOs exist and are open,
  * before the container starts (a FIFO nobody holds open drops what was written to it); and
@@ -20,7 +23,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +39,12 @@ export function collectorAddress(root: string): string {
 export const FIFO = { stdout: 'stdout', stderr: 'stderr' } as const;
 /** Written by the collector once a container has exited and all its output is in the log. */
 export const LOG_DONE = 'log.done';
+/**
+ * The directory under the root where the waiting sh drops a file named after its container when
+ * the container has exited: one inotify watch tells the collector of every exit, and no
+ * container is polled for it (the container directories see every log write).
+ */
+export const EXITS = 'exits';
 
 interface Attached {
   writer: LogWriter;
@@ -47,6 +56,8 @@ interface Attached {
 /** How long the output of an exited container must be quiet before its log is closed. */
 const DRAIN_MS = 100;
 const TICK_MS = 50;
+/** Every container is also checked this often, in case a change notice was missed. */
+const SWEEP_MS = 2_000;
 
 async function main(root: string): Promise<void> {
   if (!existsSync(root)) process.exit(0); // started for a node whose state is gone already
@@ -82,26 +93,42 @@ async function main(root: string): Promise<void> {
   /** Connections that asked to be told of exits (`{"subscribe":true}`): kubelets. */
   const subscribers = new Set<net.Socket>();
 
-  const finish = (dir: string, a: Attached): void => {
+  /** Containers whose exit is seen and whose output is being drained. */
+  const exiting = new Set<string>();
+  const detach = (dir: string, a: Attached): void => {
     for (const s of a.sockets) s.destroy();
+    attached.delete(dir);
+    exiting.delete(dir);
+  };
+
+  const finish = (dir: string, a: Attached): void => {
+    detach(dir, a);
     a.writer.end();
     writeFileSync(path.join(dir, LOG_DONE), '');
-    attached.delete(dir);
+    rmSync(path.join(root, EXITS, path.basename(dir)), { force: true });
     // The exit counts from now (the runtime reports it once the log is complete): say so.
     for (const sub of subscribers) sub.write(`${JSON.stringify({ exited: path.basename(dir) })}\n`);
   };
 
+  // Only the containers that have exited are looked at each tick; all of them once a sweep.
+  let lastSweep = 0;
   const tick = (): void => {
-    if (!existsSync(root)) process.exit(0); // the node's state is gone: nothing left to collect
     const now = Date.now();
-    for (const [dir, a] of attached) {
-      if (!existsSync(dir)) {
-        for (const s of a.sockets) s.destroy();
-        attached.delete(dir);
-        continue;
+    if (now - lastSweep >= SWEEP_MS) {
+      lastSweep = now;
+      if (!existsSync(root)) process.exit(0); // the node's state is gone: nothing left to collect
+      for (const [dir, a] of attached) {
+        if (!existsSync(dir)) detach(dir, a);
+        else if (a.exitSeenAt === undefined && existsSync(path.join(dir, 'exit.json'))) {
+          a.exitSeenAt = now;
+          exiting.add(dir);
+        }
       }
-      if (a.exitSeenAt === undefined && existsSync(path.join(dir, 'exit.json'))) a.exitSeenAt = now;
-      if (a.exitSeenAt !== undefined && now - a.exitSeenAt >= DRAIN_MS && now - a.lastDataAt >= DRAIN_MS) finish(dir, a);
+    }
+    for (const dir of exiting) {
+      const a = attached.get(dir);
+      if (!a) exiting.delete(dir);
+      else if (now - (a.exitSeenAt ?? now) >= DRAIN_MS && now - a.lastDataAt >= DRAIN_MS) finish(dir, a);
     }
   };
 
@@ -140,6 +167,15 @@ async function main(root: string): Promise<void> {
     // Another collector serves this root already: it is the one.
     process.exit(err.code === 'EADDRINUSE' ? 0 : 1);
   });
+  mkdirSync(path.join(root, EXITS), { recursive: true });
+  const exitWatch = watch(path.join(root, EXITS), (_event, file) => {
+    const a = file ? attached.get(path.join(root, 'containers', String(file))) : undefined;
+    if (a && a.exitSeenAt === undefined) {
+      a.exitSeenAt = Date.now();
+      exiting.add(path.join(root, 'containers', String(file)));
+    }
+  });
+  exitWatch.on('error', () => undefined); // the sweep still finds every exit
   server.listen(collectorAddress(root), () => {
     writeFileSync(path.join(root, 'collector.pid'), String(process.pid));
     // After a restart: take up again the FIFOs of every container whose log is not finished.
@@ -152,9 +188,8 @@ async function main(root: string): Promise<void> {
   });
   const stop = (): void => {
     for (const [dir, a] of attached) {
-      for (const s of a.sockets) s.destroy();
+      detach(dir, a);
       a.writer.end();
-      attached.delete(dir);
     }
     process.exit(0);
   };

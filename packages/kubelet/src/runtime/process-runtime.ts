@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { createCgroups, detectCgroups, removeCgroups, cgroupJoinArgv, oomKilled, type CgroupLayout, type CgroupPaths } from './cgroups.js';
 import type { ContainerFiles } from './container-files.js';
 import { LOG_FILE, readContainerLog, type RotationPolicy } from './container-log.js';
-import { collectorAddress, FIFO, LOG_DONE } from './log-collector.js';
+import { collectorAddress, EXITS, FIFO, LOG_DONE } from './log-collector.js';
 import { RuntimeError, type ContainerRecord, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExecResult, type LogOptions } from './runtime.js';
 
 /** The compiled collector beside this module; from the TypeScript sources (tests), the built one. */
@@ -74,6 +74,8 @@ const WAITER = [
   '"$setsid" -w "$@" 3>&- 4>&- </dev/null',
   'code=$?',
   'printf \'{"exitCode":%d,"finishedAt":"%s"}\' "$code" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" > "$d/.exit.json" && mv "$d/.exit.json" "$d/exit.json"',
+  // Tell the log collector (see EXITS in log-collector.ts): $d is <root>/containers/<id>.
+  `: > "\${d%/containers/*}/${EXITS}/\${d##*/}" 2>/dev/null`,
 ].join('\n');
 
 /** The container's own first steps, in its new session: its output to the FIFOs, its pid for the runtime, then its cgroups, then the program. */
@@ -122,7 +124,11 @@ export class ProcessRuntime implements ContainerRuntime {
   readonly enforcesLimits: boolean;
   private readonly cgroupLayout: CgroupLayout | undefined;
 
-  constructor(private readonly root: string, private readonly options: ProcessRuntimeOptions = {}) {
+  private readonly root: string;
+
+  constructor(root: string, private readonly options: ProcessRuntimeOptions = {}) {
+    // Absolute: a container's waiting sh runs in the container's own working directory.
+    this.root = path.resolve(root);
     this.cgroupLayout = options.cgroups === false ? undefined : detectCgroups();
     this.enforcesLimits = this.cgroupLayout !== undefined;
   }
