@@ -1,7 +1,8 @@
 /**
  * A node's view of its log: the durable part (LogStorage) followed by the unstable part
- * (entries, or a snapshot, not yet handed to the host for persistence), plus the commit and
- * apply cursors.
+ * (entries, or a snapshot, the host has not yet reported durable), plus the commit and apply
+ * cursors. Part of the unstable log may be "in progress": handed to the host in a Ready whose
+ * write has not finished (see RawNode.applied); it is not handed out again.
  *
  * Invariants: applied <= committed; committed <= lastIndex(); unstable.offset <= storage.lastIndex()+1.
  */
@@ -13,9 +14,26 @@ class Unstable {
   entries: Entry[] = [];
   /** Index of entries[0]. */
   offset: number;
+  /** Index of the first entry not yet handed to the host; entries before it are being written. */
+  offsetInProgress: number;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** Entries the host has not been handed yet. */
+  entriesToPersist(): Entry[] {
+    return this.entries.slice(this.offsetInProgress - this.offset);
+  }
+
+  /**
+   * The host took entries up to (i, t) for writing. If they were replaced since they were handed
+   * out, nothing is marked: the replacements still need writing.
+   */
+  acceptInProgress(i: number, t: number): void {
+    if (i < this.offsetInProgress || this.maybeTerm(i) !== t) return;
+    this.offsetInProgress = i + 1;
   }
 
   maybeFirstIndex(): number | undefined {
@@ -43,6 +61,7 @@ class Unstable {
     if (gt === undefined || gt !== t || i < this.offset) return;
     this.entries = this.entries.slice(i + 1 - this.offset);
     this.offset = i + 1;
+    if (this.offsetInProgress < this.offset) this.offsetInProgress = this.offset;
   }
 
   stableSnapTo(i: number): void {
@@ -51,6 +70,7 @@ class Unstable {
 
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = s;
   }
@@ -62,10 +82,13 @@ class Unstable {
     } else if (after <= this.offset) {
       // Replaces the whole unstable part, and some of what the host already persisted.
       this.offset = after;
+      this.offsetInProgress = after;
       this.entries = ents.slice();
     } else {
       this.entries = this.entries.slice(0, after - this.offset);
       for (const e of ents) this.entries.push(e);
+      // The replaced entries may be in a write already; the new ones must be written after it.
+      if (this.offsetInProgress > after) this.offsetInProgress = after;
     }
   }
 
@@ -183,10 +206,6 @@ export class RaftLog {
       if (t === undefined || t <= term) break;
     }
     return i;
-  }
-
-  unstableEntries(): Entry[] {
-    return this.unstable.entries;
   }
 
   hasNextCommittedEntries(): boolean {

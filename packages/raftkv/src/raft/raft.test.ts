@@ -318,3 +318,117 @@ describe('§4 membership: learners', () => {
     expect(err?.code).toBe('CONF_CHANGE_PENDING');
   });
 });
+
+describe('writes that run behind (RawNode.applied / persisted)', () => {
+  const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it('a leader applies what both followers made durable while its own write is unfinished, and counts itself only once persisted', () => {
+    const net = new Net(3);
+    net.elect(1);
+    const leader = net.node(1);
+    const disk = net.storages.get(1)!;
+    leader.propose(text('fast-followers'));
+    const rd = leader.ready();
+    expect(rd.entries.map((e) => new TextDecoder().decode(e.data))).toEqual(['fast-followers']);
+    leader.applied(rd); // its own write is queued, not done
+    const index = rd.entries[0].index;
+    expect(disk.lastIndex()).toBe(index - 1);
+
+    // Only the followers' acknowledgements arrive and are processed.
+    for (const m of rd.messages) net.nodes.get(m.to)!.step(m);
+    const acks: Message[] = [];
+    for (const id of [2, 3]) {
+      const f = net.node(id);
+      while (f.hasReady()) {
+        const frd = f.ready();
+        net.storages.get(id)!.append(frd.entries);
+        if (frd.hardState) net.storages.get(id)!.setHardState(frd.hardState);
+        acks.push(...frd.messages, ...frd.messagesAfterPersist);
+        f.advance(frd);
+      }
+    }
+    for (const m of acks) if (m.to === 1) leader.step(m);
+    expect(leader.raft.log.committed).toBe(index);
+    const next = leader.ready();
+    expect(next.entries).toEqual([]); // never handed out twice
+    expect(next.committedEntries.map((e) => e.index)).toEqual([index]);
+    leader.applied(next);
+    expect(leader.raft.log.applied).toBe(index);
+    expect(leader.status().progress.get(1)?.match).toBe(index - 1);
+
+    disk.append(rd.entries);
+    leader.persisted(rd);
+    expect(leader.status().progress.get(1)?.match).toBe(index);
+    expect(() => leader.advance(leader.ready())).toThrow(/writes queued/);
+  });
+
+  it('a leader with only one follower acknowledging does not commit before its own write lands', () => {
+    const net = new Net(3);
+    net.elect(1);
+    const leader = net.node(1);
+    leader.propose(text('slow-leader'));
+    const rd = leader.ready();
+    leader.applied(rd);
+    const toTwo = rd.messages.filter((m) => m.to === 2);
+    for (const m of toTwo) net.node(2).step(m);
+    const f = net.node(2);
+    const frd = f.ready();
+    net.storages.get(2)!.append(frd.entries);
+    f.advance(frd);
+    for (const m of [...frd.messages, ...frd.messagesAfterPersist]) if (m.to === 1) leader.step(m);
+    const index = rd.entries[0].index;
+    expect(leader.raft.log.committed).toBe(index - 1);
+    net.storages.get(1)!.append(rd.entries);
+    leader.persisted(rd);
+    expect(leader.raft.log.committed).toBe(index);
+  });
+
+  it('hands out again the entries a new leader replaced while they were being written', () => {
+    const boot = bootstrapEntries([1, 2, 3].map((id) => ({ id, context: new Uint8Array(0) })));
+    const disk = new MemoryStorage();
+    disk.append(boot.entries);
+    disk.setHardState(boot.hardState);
+    const node = new RawNode({ id: 2, storage: disk, random: seededRandom(2), electionTick: 10, heartbeatTick: 1 });
+    const last = boot.entries.length;
+    const entry = (index: number, term: number, s: string) => ({ index, term, type: 'normal' as const, data: text(s) });
+    // Leader 1 of term 2 sends two entries; their write starts but does not finish.
+    node.step({ type: 'app', from: 1, to: 2, term: 2, logTerm: 1, index: last, entries: [entry(last + 1, 2, 'a'), entry(last + 2, 2, 'b')], commit: last });
+    const first = node.ready();
+    expect(first.entries.map((e) => e.index)).toEqual([last + 1, last + 2]);
+    node.applied(first);
+    expect(node.hasReady()).toBe(false);
+    // Leader 3 of term 3 keeps the first and replaces the second.
+    node.step({ type: 'app', from: 3, to: 2, term: 3, logTerm: 2, index: last + 1, entries: [entry(last + 2, 3, 'b2')], commit: last });
+    const second = node.ready();
+    expect(second.entries.map((e) => [e.index, e.term])).toEqual([[last + 2, 3]]);
+    node.applied(second);
+    // The writes land in order; the first one's now-replaced last entry must not be marked stable.
+    disk.append(first.entries);
+    if (first.hardState) disk.setHardState(first.hardState);
+    node.persisted(first);
+    expect(node.raft.log.term(last + 2)).toBe(3);
+    disk.append(second.entries);
+    node.persisted(second);
+    expect(disk.term(last + 2)).toBe(3);
+    expect(node.raft.log.stableLastIndex()).toBe(last + 2);
+    expect(node.hasReady()).toBe(false);
+
+    // A replacement from below everything unstable is handed out whole.
+    node.step({ type: 'app', from: 1, to: 2, term: 4, logTerm: 1, index: last, entries: [entry(last + 1, 4, 'c')], commit: last });
+    const third = node.ready();
+    expect(third.entries.map((e) => [e.index, e.term])).toEqual([[last + 1, 4]]);
+  });
+
+  it('refuses persisted() out of order', () => {
+    const net = new Net(3);
+    net.elect(1);
+    const leader = net.node(1);
+    leader.propose(text('x'));
+    const a = leader.ready();
+    leader.applied(a);
+    leader.propose(text('y'));
+    const b = leader.ready();
+    leader.applied(b);
+    expect(() => leader.persisted(b)).toThrow(/out of order/);
+  });
+});

@@ -11,6 +11,19 @@
  *
  * At most one Ready is outstanding; while its fsync runs, new proposals pile up in the core
  * and the next Ready persists them all with one fsync (group commit).
+ *
+ * A host may instead let writes run behind (as a leader does, so that entries the followers have
+ * made durable commit and apply while its own write is still going):
+ *
+ *   3'. queue the write of rd.snapshot/hardState/entries (writes finish in the order queued)
+ *   6'. apply rd.committedEntries, serve rd.readStates
+ *   7'. node.applied(rd): the next ready() may come now, and never repeats rd's entries
+ *   later, as each queued write finishes, in order: append to the LogStorage, node.persisted(rd),
+ *   then send rd.messagesAfterPersist.
+ *
+ * Applying before the local write is safe because committed means durable on a quorum, and a
+ * leader counts its own copy only once persisted() says so. advance() (the synchronous form) may
+ * only follow when no write is queued, and a Ready carrying a snapshot must take that form.
  */
 import { Raft, RaftError, type RaftConfig, type SoftState } from './raft.js';
 import type { ReadState } from './readonly.js';
@@ -57,6 +70,8 @@ export class RawNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private outstanding: Ready | undefined;
+  /** Readies handed over with applied() whose writes have not finished, oldest first. */
+  private readonly writing: Ready[] = [];
 
   constructor(config: RaftConfig) {
     this.raft = new Raft(config);
@@ -132,7 +147,7 @@ export class RawNode {
     if (!hardStateEqual(r.hardState(), this.prevHard)) return true;
     if (r.log.unstable.snapshot) return true;
     if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0) return true;
-    if (r.log.unstableEntries().length > 0) return true;
+    if (r.log.unstable.entriesToPersist().length > 0) return true;
     if (r.log.hasNextCommittedEntries()) return true;
     return r.readStates.length > 0;
   }
@@ -146,7 +161,7 @@ export class RawNode {
       softState: soft.lead !== this.prevSoft.lead || soft.state !== this.prevSoft.state ? soft : undefined,
       hardState: hardStateEqual(hard, this.prevHard) ? undefined : hard,
       snapshot: r.log.unstable.snapshot,
-      entries: r.log.unstableEntries().slice(),
+      entries: r.log.unstable.entriesToPersist(),
       committedEntries: r.log.nextCommittedEntries(r.maxCommittedSize),
       messages: r.msgs,
       messagesAfterPersist: r.msgsAfterPersist,
@@ -163,18 +178,57 @@ export class RawNode {
 
   /** The host has done everything the Ready asked (persisted, sent, applied). */
   advance(rd: Ready): void {
-    if (rd !== this.outstanding) throw new Error('raft: advance() with a Ready that is not the outstanding one');
+    this.release(rd);
+    if (this.writing.length > 0) throw new Error('raft: advance() while writes queued by applied() are unfinished');
+    const log = this.raft.log;
+    if (rd.committedEntries.length > 0) {
+      log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    } else if (rd.snapshot) {
+      if (rd.snapshot.metadata.index > log.applied) log.applied = rd.snapshot.metadata.index;
+    }
+    this.markStable(rd);
+  }
+
+  /**
+   * The host applied rd.committedEntries and queued rd's write (see the header). The write is
+   * reported later with persisted(rd).
+   */
+  applied(rd: Ready): void {
+    if (rd.snapshot) throw new Error('raft: a Ready with a snapshot must be persisted before it is applied (use advance())');
+    this.release(rd);
+    const log = this.raft.log;
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      log.unstable.acceptInProgress(last.index, last.term);
+    }
+    if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    this.writing.push(rd);
+    this.raft.config.compact(log.applied);
+  }
+
+  /** The write queued for rd (by applied()) is durable; calls come in the order of applied(). */
+  persisted(rd: Ready): void {
+    if (this.writing[0] !== rd) throw new Error('raft: persisted() out of order or for a Ready never handed over with applied()');
+    this.writing.shift();
+    this.markStable(rd);
+  }
+
+  /** Whether writes handed over with applied() are still unfinished. */
+  hasUnfinishedWrites(): boolean {
+    return this.writing.length > 0;
+  }
+
+  private release(rd: Ready): void {
+    if (rd !== this.outstanding) throw new Error('raft: a Ready that is not the outstanding one');
     this.outstanding = undefined;
+  }
+
+  private markStable(rd: Ready): void {
     const log = this.raft.log;
     if (rd.snapshot) log.stableSnapTo(rd.snapshot.metadata.index);
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       log.stableTo(last.index, last.term);
-    }
-    if (rd.committedEntries.length > 0) {
-      log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
-    } else if (rd.snapshot) {
-      if (rd.snapshot.metadata.index > log.applied) log.applied = rd.snapshot.metadata.index;
     }
     this.raft.config.compact(log.applied);
     this.raft.onPersisted();

@@ -40,6 +40,8 @@ interface SimNode {
   node: RawNode | undefined;
   /** The state machine: data of every applied normal entry, in order, plus the index applied. */
   sm: { applied: number; log: string[] };
+  /** Readies handed over with RawNode.applied() whose writes have not reached `disk` yet. */
+  writing: Ready[];
 }
 
 interface InFlight {
@@ -77,6 +79,12 @@ export class Simulation {
    * broadcastCommit() at random moments (as the member's short timer does).
    */
   readonly deferCommitBroadcast: boolean;
+  /**
+   * Half the seeds run hosts that let writes run behind (RawNode.applied/persisted, as a leader
+   * member does): most Readies are applied before their write lands, and the writes land at
+   * random later moments, in order, or are lost in a crash.
+   */
+  readonly asyncWrites: boolean;
   private readonly allIds: NodeId[];
 
   // What the checkers remember.
@@ -85,7 +93,7 @@ export class Simulation {
   private committed = new Map<number, { term: number; data: string }>();
   private maxCommitted = 0;
   private proposals = 0;
-  readonly stats = { elections: 0, applied: 0, reads: 0, snapshotsSent: 0, crashes: 0, confChanges: 0 };
+  readonly stats = { elections: 0, applied: 0, appliedBeforeWrite: 0, reads: 0, snapshotsSent: 0, crashes: 0, confChanges: 0 };
   private pendingReads = new Map<string, number>();
 
   constructor(readonly opts: SimOptions) {
@@ -94,6 +102,7 @@ export class Simulation {
     this.dupRate = opts.dupRate ?? 0;
     this.maxDelay = opts.maxDelay ?? 3;
     this.deferCommitBroadcast = this.rand() < 0.5;
+    this.asyncWrites = this.rand() < 0.5;
     const n = opts.initialVoters ?? 3;
     const spare = opts.spareIds ?? 0;
     this.allIds = Array.from({ length: n + spare }, (_, i) => i + 1);
@@ -104,7 +113,7 @@ export class Simulation {
         disk.append(boot.entries);
         disk.setHardState(boot.hardState);
       }
-      this.nodes.set(id, { id, disk, node: undefined, sm: { applied: 0, log: [] } });
+      this.nodes.set(id, { id, disk, node: undefined, sm: { applied: 0, log: [] }, writing: [] });
       if (id <= n) this.start(id);
     }
   }
@@ -130,6 +139,7 @@ export class Simulation {
     const n = this.nodes.get(id)!;
     if (!n.node) return;
     n.node = undefined;
+    n.writing = [];
     this.stats.crashes++;
   }
 
@@ -249,11 +259,30 @@ export class Simulation {
         this.crash(id);
         return;
       }
+      if (this.asyncWrites && !rd.snapshot && this.rand() < 0.8) {
+        this.applyReady(n, rd);
+        node.applied(rd);
+        n.writing.push(rd);
+      } else {
+        // The synchronous form needs every earlier write finished first.
+        this.finishWrites(n, n.writing.length);
+        if (n.node !== node) return;
+        this.persist(n, rd);
+        this.send(rd.messagesAfterPersist);
+        this.applyReady(n, rd);
+        node.advance(rd);
+      }
+      this.checkLeader(n);
+    }
+  }
+
+  /** The oldest `count` queued writes of node n land on its disk, in order. */
+  private finishWrites(n: SimNode, count: number): void {
+    for (let i = 0; i < count && n.node && n.writing.length > 0; i++) {
+      const rd = n.writing.shift()!;
       this.persist(n, rd);
       this.send(rd.messagesAfterPersist);
-      this.applyReady(n, rd);
-      node.advance(rd);
-      this.checkLeader(n);
+      n.node.persisted(rd);
     }
   }
 
@@ -292,6 +321,7 @@ export class Simulation {
     n.sm.applied = e.index;
     n.sm.log.push(data);
     this.stats.applied++;
+    if (e.index > n.disk.lastIndex()) this.stats.appliedBeforeWrite++;
   }
 
   private checkLeader(n: SimNode): void {
@@ -345,6 +375,13 @@ export class Simulation {
   step(): void {
     this.now++;
     for (const id of this.allIds) if (this.isUp(id)) this.tick(id);
+    for (const id of this.allIds) {
+      const n = this.nodes.get(id)!;
+      if (n.node && n.writing.length > 0 && this.rand() < 0.6) {
+        this.finishWrites(n, 1 + Math.floor(this.rand() * n.writing.length));
+        this.process(id);
+      }
+    }
     if (this.deferCommitBroadcast) {
       for (const id of this.allIds) {
         const node = this.nodes.get(id)!.node;
