@@ -27,6 +27,10 @@ class Unstable {
     return this.entries.slice(this.offsetInProgress - this.offset);
   }
 
+  hasEntriesToPersist(): boolean {
+    return this.offsetInProgress < this.offset + this.entries.length;
+  }
+
   /**
    * The host took entries up to (i, t) for writing. If they were replaced since they were handed
    * out, nothing is marked: the replacements still need writing.

@@ -147,7 +147,7 @@ export class RawNode {
     if (!hardStateEqual(r.hardState(), this.prevHard)) return true;
     if (r.log.unstable.snapshot) return true;
     if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0) return true;
-    if (r.log.unstable.entriesToPersist().length > 0) return true;
+    if (r.log.unstable.hasEntriesToPersist()) return true;
     if (r.log.hasNextCommittedEntries()) return true;
     return r.readStates.length > 0;
   }
