@@ -96,13 +96,45 @@ class Writer {
   }
 }
 
+/** What a snapshot is encoded from: captured at one instant (see KvStore.snapshotSource). */
+export interface SnapshotSource {
+  header: SnapshotHeader;
+  base: readonly KeyValue[];
+  log: readonly KeyValue[];
+}
+
 export function encodeSnapshot(h: SnapshotHeader, base: readonly KeyValue[], log: readonly KeyValue[]): Uint8Array {
+  const steps = encodeSteps({ header: h, base, log }, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same bytes as encodeSnapshot, in steps: it yields after about every `sliceBytes` of work
+ * (sizes counted, then bytes written) and returns the encoding, so that a host can spread a big
+ * store's encoding (100k keys take about 100 ms) over several turns of its event loop. The source
+ * must not change meanwhile: its arrays are the caller's own copies.
+ */
+export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceBytes: number): Generator<void, Uint8Array> {
   let size = MAGIC.length + uvarintSize(h.revision) + uvarintSize(h.compactRevision) + uvarintSize(h.lastLeaseId);
   size += uvarintSize(h.leases.length / 2);
   for (const n of h.leases) size += uvarintSize(n);
   size += uvarintSize(base.length) + uvarintSize(log.length);
-  for (const kv of base) size += kvSize(kv);
-  for (const kv of log) size += kvSize(kv);
+  // Sizing reads no value bytes: it counts against the slice as a sixteenth of its size.
+  let budget = sliceBytes;
+  for (const part of [base, log]) {
+    for (const kv of part) {
+      const n = kvSize(kv);
+      size += n;
+      budget -= 16 + (n >> 4);
+      if (budget <= 0) {
+        yield;
+        budget = sliceBytes;
+      }
+    }
+  }
   const w = new Writer(new Uint8Array(size));
   w.raw(MAGIC);
   w.uvarint(h.revision);
@@ -110,10 +142,18 @@ export function encodeSnapshot(h: SnapshotHeader, base: readonly KeyValue[], log
   w.uvarint(h.lastLeaseId);
   w.uvarint(h.leases.length / 2);
   for (const n of h.leases) w.uvarint(n);
-  w.uvarint(base.length);
-  for (const kv of base) w.kv(kv);
-  w.uvarint(log.length);
-  for (const kv of log) w.kv(kv);
+  for (const part of [base, log]) {
+    w.uvarint(part.length);
+    for (const kv of part) {
+      const at = w.offset;
+      w.kv(kv);
+      budget -= w.offset - at;
+      if (budget <= 0) {
+        yield;
+        budget = sliceBytes;
+      }
+    }
+  }
   if (w.offset !== size) throw new Error(`snapshot size mismatch: wrote ${w.offset} of ${size}`);
   return w.buf;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeSteps } from './snapshot.js';
 import { KvStore, prefixEnd } from './store.js';
 import type {
   Compare,
@@ -566,6 +567,28 @@ describe('snapshot', () => {
       return out;
     };
     expect(seen(r)).toEqual(seen(s));
+  });
+
+  it('encodes in steps the state as it was when the source was taken, while changes and a compaction go on', () => {
+    const s = new KvStore();
+    ok(s.apply({ op: 'leaseGrant', req: { TTL: 10 } }));
+    for (let i = 0; i < 400; i++) put(s, `k${i % 97}`, `value-${i}-${'x'.repeat(i % 50)}`, i % 7 === 0 ? { lease: 1 } : {});
+    ok(s.apply({ op: 'compact', req: { revision: 150 } }));
+    for (let i = 0; i < 100; i++) put(s, `late${i}`, `v${i}`);
+    const expected = s.snapshot();
+    const steps = encodeSteps(s.snapshotSource(), 512);
+    let pauses = 0;
+    let r = steps.next();
+    while (!r.done) {
+      pauses++;
+      // The store moves on between steps, as it does on a member that keeps applying entries.
+      put(s, `during${pauses}`, 'v');
+      if (pauses === 3) ok(s.apply({ op: 'compact', req: { revision: s.revision - 5 } }));
+      r = steps.next();
+    }
+    expect(pauses).toBeGreaterThan(10);
+    expect(Buffer.from(r.value).equals(Buffer.from(expected))).toBe(true);
+    expect(s.snapshot()).not.toEqual(expected);
   });
 
   it('round-trips an empty store and refuses garbage', () => {

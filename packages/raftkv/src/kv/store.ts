@@ -10,7 +10,7 @@ import { compareBytes, copyBytes, EMPTY_BYTES, inRange, keyId, keyRange, showKey
 import { KeyIndex } from './keyindex.js';
 import type { Change, KeyRecord } from './record.js';
 import { indexAt, liveKv, previousOf, tombstone, versionAt } from './record.js';
-import { corrupt, encodeSnapshot, SnapshotReader } from './snapshot.js';
+import { corrupt, encodeSnapshot, SnapshotReader, type SnapshotSource } from './snapshot.js';
 import type {
   CompactionRequest,
   CompactionResponse,
@@ -595,6 +595,15 @@ export class KvStore {
   // ---- snapshots ------------------------------------------------------------------------------
 
   snapshot(): Uint8Array {
+    const src = this.snapshotSource();
+    return encodeSnapshot(src.header, src.base, src.log);
+  }
+
+  /**
+   * The state as of now, for encodeSnapshotInSlices: the change log is copied (references only),
+   * because compaction edits it in place. Everything it refers to is immutable.
+   */
+  snapshotSource(): SnapshotSource {
     const leases: number[] = [];
     for (const id of [...this.leaseMap.keys()].sort((a, b) => a - b)) leases.push(id, this.leaseMap.get(id)!.ttl);
     const base: KeyValue[] = [];
@@ -605,7 +614,7 @@ export class KvStore {
         if (kv.modRevision <= compactRev) base.push(kv);
       });
     }
-    return encodeSnapshot({ revision: this.rev, compactRevision: compactRev, lastLeaseId: this.lastLeaseId, leases }, base, this.logKvs);
+    return { header: { revision: this.rev, compactRevision: compactRev, lastLeaseId: this.lastLeaseId, leases }, base, log: this.logKvs.slice() };
   }
 
   /** Rebuilds a store from snapshot(); throws (a plain Error) on a corrupt snapshot. */

@@ -4,6 +4,7 @@
  * Raft ships to lagging followers and what `snapshot save` writes.
  */
 import { createHash } from 'node:crypto';
+import { encodeSteps } from '../kv/snapshot.js';
 import { KvStore } from '../kv/store.js';
 import type { Member } from './api.js';
 import { packValue, unpackValue } from './envelope.js';
@@ -33,6 +34,22 @@ export class MemberState {
   encode(): Uint8Array {
     const snap: StateSnapshotV1 = { v: 1, clusterId: this.clusterId, members: this.memberList(), kv: this.kv.snapshot() };
     return packValue(snap);
+  }
+
+  /**
+   * encode() of the state as it is at this call, with the key-value part encoded in slices
+   * (awaiting `pause` between them) while the caller goes on applying entries.
+   */
+  async encodeInSlices(pause: () => Promise<void>, sliceBytes = 4 * 1024 * 1024): Promise<Uint8Array> {
+    const clusterId = this.clusterId;
+    const members = this.memberList();
+    const steps = encodeSteps(this.kv.snapshotSource(), sliceBytes);
+    let r = steps.next();
+    while (!r.done) {
+      await pause();
+      r = steps.next();
+    }
+    return packValue({ v: 1, clusterId, members, kv: r.value } satisfies StateSnapshotV1);
   }
 
   static decode(data: Uint8Array): MemberState {

@@ -5,7 +5,7 @@
  * File format (little-endian), also what encodeSnapshot returns:
  *   header  u32 magic 'FSNP' | u16 version | u16 zero | u32 crc32(body) | u64 body length
  *   body    u64 index | u64 term | u32 voter count | u64 voters… | u32 learner count | u64 learners… | data…
- * The data is the body's tail, so it is copied once on encode and viewed, not copied, on decode.
+ * The data is the body's tail: save() writes it without copying it, and decode views it.
  */
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
@@ -21,6 +21,8 @@ const VERSION = 1;
 const HEADER_BYTES = 20;
 const SUFFIX = '.snap';
 const TEMP_SUFFIX = '.tmp';
+/** Bytes written between flushes when saving. */
+const FLUSH_BYTES = 1024 * 1024;
 const NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 export function snapshotFileName(term: number, index: number): string {
@@ -28,17 +30,24 @@ export function snapshotFileName(term: number, index: number): string {
 }
 
 export function encodeSnapshot(snap: Snapshot): Uint8Array {
+  const meta = encodeMeta(snap);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + meta.length + snap.data.byteLength);
+  buf.set(meta, HEADER_BYTES);
+  buf.set(snap.data, HEADER_BYTES + meta.length);
+  buf.set(encodeHeader(crc32(buf.subarray(HEADER_BYTES)), meta.length + snap.data.byteLength), 0);
+  return buf;
+}
+
+/** The body's leading part: index, term and the member lists. */
+function encodeMeta(snap: Snapshot): Buffer {
   const { index, term, confState } = snap.metadata;
   assertU64(index, 'snapshot index');
   assertU64(term, 'snapshot term');
   for (const id of [...confState.voters, ...confState.learners]) assertU64(id, 'member id');
-  const metaBytes = 16 + 4 + 8 * confState.voters.length + 4 + 8 * confState.learners.length;
-  const bodyBytes = metaBytes + snap.data.byteLength;
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + bodyBytes);
-  let off = HEADER_BYTES;
-  writeU64(buf, off, index);
-  writeU64(buf, off + 8, term);
-  off += 16;
+  const buf = Buffer.allocUnsafe(16 + 4 + 8 * confState.voters.length + 4 + 8 * confState.learners.length);
+  writeU64(buf, 0, index);
+  writeU64(buf, 8, term);
+  let off = 16;
   for (const ids of [confState.voters, confState.learners]) {
     buf.writeUInt32LE(ids.length, off);
     off += 4;
@@ -47,11 +56,15 @@ export function encodeSnapshot(snap: Snapshot): Uint8Array {
       off += 8;
     }
   }
-  buf.set(snap.data, off);
+  return buf;
+}
+
+function encodeHeader(bodyCrc: number, bodyBytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES);
   buf.writeUInt32LE(MAGIC, 0);
   buf.writeUInt16LE(VERSION, 4);
   buf.writeUInt16LE(0, 6);
-  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 8);
+  buf.writeUInt32LE(bodyCrc, 8);
   writeU64(buf, 12, bodyBytes);
   return buf;
 }
@@ -116,13 +129,27 @@ export class Snapshotter {
    */
   save(snap: Snapshot): Promise<void> {
     return this.serial(async () => {
-      const buf = encodeSnapshot(snap);
+      const meta = encodeMeta(snap);
       await mkdirDurable(this.dir);
       const file = path.join(this.dir, snapshotFileName(snap.metadata.term, snap.metadata.index));
       const tmp = file + TEMP_SUFFIX;
       const h = await open(tmp, 'w');
       try {
-        await writeAll(h, buf, 0);
+        // The same bytes as encodeSnapshot, written piece by piece: no copy of the data, no
+        // checksum of it all in one go on the event loop, and each piece flushed as it is written.
+        // One flush of tens of MiB at the end would hold the disk that long, and every WAL write
+        // sharing the disk (all members, on one machine) would wait behind it.
+        let crc = crc32(meta);
+        await writeAll(h, meta, HEADER_BYTES);
+        let pos = HEADER_BYTES + meta.length;
+        for (let off = 0; off < snap.data.byteLength; off += FLUSH_BYTES) {
+          const piece = snap.data.subarray(off, Math.min(off + FLUSH_BYTES, snap.data.byteLength));
+          crc = crc32(piece, crc);
+          await writeAll(h, piece, pos);
+          pos += piece.byteLength;
+          await h.datasync();
+        }
+        await writeAll(h, encodeHeader(crc, meta.length + snap.data.byteLength), 0);
         await h.sync();
       } finally {
         await h.close();
