@@ -182,6 +182,19 @@ export class KvStore {
 
   private addVersion(rec: KeyRecord, kv: KeyValue): void {
     rec.history.push(kv);
+    this.countVersion(rec, kv);
+  }
+
+  /** A record whose first version is `kv`. Its history is created holding it: an empty array that
+   *  grows by push reserves room for 16 versions, about 130 bytes per key that most keys (written
+   *  once between compactions) never use. */
+  private newRecord(id: string, kv: KeyValue): KeyRecord {
+    const rec: KeyRecord = { id, key: kv.key, history: [kv] };
+    this.countVersion(rec, kv);
+    return rec;
+  }
+
+  private countVersion(rec: KeyRecord, kv: KeyValue): void {
     this.bytes += VERSION_OVERHEAD + kv.key.length + kv.value.length;
     if (kv.version === 0 || rec.history.length > 1) this.compactable.add(rec);
   }
@@ -216,21 +229,22 @@ export class KvStore {
     let rec = this.records.get(id);
     const prev = rec === undefined ? undefined : liveKv(rec);
     if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw new Error('put: ignore* on a missing key passed the check');
-    if (rec === undefined) {
-      rec = { id, key: copyBytes(req.key), history: [] };
-      this.records.set(id, rec);
-      this.index.insert(rec);
-    }
     const lease = req.ignoreLease ? prev!.lease : (req.lease ?? 0);
     const kv: KeyValue = Object.freeze({
-      key: rec.key,
+      key: rec === undefined ? copyBytes(req.key) : rec.key,
       createRevision: prev === undefined ? ctx.rev : prev.createRevision,
       modRevision: ctx.rev,
       version: prev === undefined ? 1 : prev.version + 1,
       value: req.ignoreValue ? prev!.value : copyBytes(req.value),
       lease,
     });
-    this.addVersion(rec, kv);
+    if (rec === undefined) {
+      rec = this.newRecord(id, kv);
+      this.records.set(id, rec);
+      this.index.insert(rec);
+    } else {
+      this.addVersion(rec, kv);
+    }
     ctx.changes.push({ rec, kv, prev });
     const oldLease = prev === undefined ? 0 : prev.lease;
     if (oldLease !== lease) {
@@ -636,16 +650,17 @@ export class KvStore {
     const next = (): [KeyRecord, KeyValue] => {
       const id = r.keyId();
       let rec = s.records.get(id);
-      if (rec === undefined) {
-        rec = { id, key: copyBytes(r.lastKey), history: [] };
-        s.records.set(id, rec);
-      }
-      const kv = r.kvBody(rec.key);
-      const last = rec.history[rec.history.length - 1];
-      if (last !== undefined && last.modRevision >= kv.modRevision) corrupt(`versions of ${showKey(rec.key)} out of order`);
-      if (kv.modRevision > s.rev) corrupt(`version of ${showKey(rec.key)} newer than the revision`);
+      const kv = r.kvBody(rec === undefined ? copyBytes(r.lastKey) : rec.key);
+      const last = rec?.history[rec.history.length - 1];
+      if (last !== undefined && last.modRevision >= kv.modRevision) corrupt(`versions of ${showKey(kv.key)} out of order`);
+      if (kv.modRevision > s.rev) corrupt(`version of ${showKey(kv.key)} newer than the revision`);
       if (kv.version === 0 && (kv.createRevision !== 0 || kv.lease !== 0 || kv.value.length !== 0)) corrupt('bad tombstone');
-      s.addVersion(rec, kv);
+      if (rec === undefined) {
+        rec = s.newRecord(id, kv);
+        s.records.set(id, rec);
+      } else {
+        s.addVersion(rec, kv);
+      }
       return [rec, kv];
     };
     const nBase = r.uvarint();
