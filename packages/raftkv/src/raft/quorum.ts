@@ -15,9 +15,20 @@ export function majority(voters: number): number {
 export function committedIndex(voters: readonly NodeId[], acked: (id: NodeId) => number): number {
   const n = voters.length;
   if (n === 0) return 0;
-  const matches = voters.map(acked).sort((a, b) => b - a);
+  // Insertion sort, descending, into a reused array: this runs on every acknowledgement a leader
+  // receives, and a fresh array sorted with a comparator was a leading source of its garbage.
+  const matches = scratch;
+  matches.length = n;
+  for (let i = 0; i < n; i++) {
+    const v = acked(voters[i]);
+    let j = i;
+    for (; j > 0 && matches[j - 1] < v; j--) matches[j] = matches[j - 1];
+    matches[j] = v;
+  }
   return matches[majority(n) - 1];
 }
+
+const scratch: number[] = [];
 
 export type VoteResult = 'won' | 'lost' | 'pending';
 
