@@ -161,6 +161,11 @@ describe('raftkv: real processes', () => {
       ]) {
         expect(text.replace(/\{[^}]*\}/g, ''), `metric ${name}`).toContain(name);
       }
+      // Term, commit and apply are read from Raft when scraped: they must show its state.
+      const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+      expect(value('raftkv_server_term')).toBeGreaterThanOrEqual(2);
+      expect(value('raftkv_server_proposals_applied_total')).toBeGreaterThanOrEqual(4);
+      expect(value('raftkv_server_proposals_committed_total')).toBeGreaterThanOrEqual(value('raftkv_server_proposals_applied_total'));
       const code = await cluster.terminate(leader.name);
       expect(code).toBe(0);
       expect(cluster.logs.get(leader.name)!.some((l) => l.includes('transferring leadership'))).toBe(true);

@@ -198,6 +198,10 @@ export class RaftKvServer implements RaftKvApi {
     this.log = config.logger.child({ component: 'raftkv', node: this.cfg.name });
     this.transportLog = config.logger.child({ component: 'raftkv-transport', node: this.cfg.name });
     this.metrics = new RaftKvMetrics({ member: this.cfg.name }, config.processMetrics ?? true);
+    this.metrics.readRaftOnScrape(() => {
+      const r = this.node?.raft;
+      return r ? { term: r.term, committed: r.log.committed, applied: r.log.applied } : { term: 0, committed: 0, applied: 0 };
+    });
   }
 
   private readonly restoreFrom: Uint8Array | undefined;
@@ -529,9 +533,6 @@ export class RaftKvServer implements RaftKvApi {
   private afterApply(): void {
     const applied = this.node.raft.log.applied;
     this.releaseReads(applied);
-    this.metrics.proposalsApplied.set(applied);
-    this.metrics.proposalsCommitted.set(this.node.raft.log.committed);
-    this.metrics.term.set(this.node.raft.term);
     // A snapshot covers what is applied, and the log it replaces must be on disk (storage) first.
     if (applied - this.lastSnapshotIndex >= this.cfg.snapshotCount && applied <= this.storage.lastIndex()) this.triggerSnapshot();
     this.armCommitBroadcast();

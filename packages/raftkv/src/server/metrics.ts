@@ -28,6 +28,7 @@ export class RaftKvMetrics {
   readonly watchers: Gauge;
   readonly peerRtt: Histogram;
   readonly readIndexDuration: Histogram;
+  private readRaft: (() => { term: number; committed: number; applied: number }) | undefined;
 
   constructor(labels: { member: string }, withProcessMetrics = true) {
     const registers = [this.registry];
@@ -38,9 +39,11 @@ export class RaftKvMetrics {
     this.isLeader = new Gauge({ name: 'raftkv_server_is_leader', help: 'Whether this member is the leader: 1 if it is, 0 if not.', registers });
     this.isLearner = new Gauge({ name: 'raftkv_server_is_learner', help: 'Whether this member is a learner: 1 if it is, 0 if not.', registers });
     this.leaderChanges = new Counter({ name: 'raftkv_server_leader_changes_seen_total', help: 'Number of leader changes seen.', registers });
-    this.term = new Gauge({ name: 'raftkv_server_term', help: 'The current Raft term.', registers });
-    this.proposalsCommitted = new Gauge({ name: 'raftkv_server_proposals_committed_total', help: 'Index of the last committed log entry (etcd names this a gauge with a _total suffix).', registers });
-    this.proposalsApplied = new Gauge({ name: 'raftkv_server_proposals_applied_total', help: 'Index of the last applied log entry.', registers });
+    // Read from the Raft state when scraped (see readRaftOnScrape), not set on every Ready.
+    const raft = (): { term: number; committed: number; applied: number } | undefined => this.readRaft?.();
+    this.term = new Gauge({ name: 'raftkv_server_term', help: 'The current Raft term.', registers, collect() { const r = raft(); if (r) this.set(r.term); } });
+    this.proposalsCommitted = new Gauge({ name: 'raftkv_server_proposals_committed_total', help: 'Index of the last committed log entry (etcd names this a gauge with a _total suffix).', registers, collect() { const r = raft(); if (r) this.set(r.committed); } });
+    this.proposalsApplied = new Gauge({ name: 'raftkv_server_proposals_applied_total', help: 'Index of the last applied log entry.', registers, collect() { const r = raft(); if (r) this.set(r.applied); } });
     this.proposalsPending = new Gauge({ name: 'raftkv_server_proposals_pending', help: 'Proposals made on this member that have not applied yet.', registers });
     this.proposalsFailed = new Counter({ name: 'raftkv_server_proposals_failed_total', help: 'Proposals that failed (dropped, timed out, or lost to a leader change).', registers });
     this.walFsyncDuration = new Histogram({ name: 'raftkv_disk_wal_fsync_duration_seconds', help: 'Latency of WAL fsyncs (one fsync may cover many proposals).', buckets: latency, registers });
@@ -55,5 +58,10 @@ export class RaftKvMetrics {
     this.watchers = new Gauge({ name: 'raftkv_mvcc_watchers', help: 'Open watches served by this member.', registers });
     this.peerRtt = new Histogram({ name: 'raftkv_network_peer_round_trip_time_seconds', help: 'Round-trip time to each peer.', labelNames: ['To'], buckets: latency, registers });
     this.readIndexDuration = new Histogram({ name: 'raftkv_server_read_index_duration_seconds', help: 'Time for a linearizable read barrier (ReadIndex round).', buckets: latency, registers });
+  }
+
+  /** Where the term, commit and apply gauges read their values when scraped. */
+  readRaftOnScrape(read: () => { term: number; committed: number; applied: number }): void {
+    this.readRaft = read;
   }
 }
