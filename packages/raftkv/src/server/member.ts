@@ -534,7 +534,7 @@ export class RaftKvServer implements RaftKvApi {
     const applied = this.node.raft.log.applied;
     this.releaseReads(applied);
     // A snapshot covers what is applied, and the log it replaces must be on disk (storage) first.
-    if (applied - this.lastSnapshotIndex >= this.cfg.snapshotCount && applied <= this.storage.lastIndex()) this.triggerSnapshot();
+    if (applied - this.lastSnapshotIndex >= this.snapshotThreshold() && applied <= this.storage.lastIndex()) this.triggerSnapshot();
     this.armCommitBroadcast();
   }
 
@@ -690,6 +690,18 @@ export class RaftKvServer implements RaftKvApi {
   }
 
   // ---- snapshots ----------------------------------------------------------------------------
+
+  /**
+   * Entries applied between snapshots: snapshotCount, plus 5 % of it per member ranked before
+   * this one by id. Members apply the same entries at about the same moment, so with one threshold
+   * they all encode and write a snapshot at once, which on one machine (`flotilla up`) means
+   * three times the CPU and disk load in the same second.
+   */
+  private snapshotThreshold(): number {
+    let rank = 0;
+    for (const id of this.state.members.keys()) if (id < this.id) rank++;
+    return this.cfg.snapshotCount + rank * Math.floor(this.cfg.snapshotCount / 20);
+  }
 
   private triggerSnapshot(): void {
     if (this.snapshotInProgress) return;
