@@ -42,6 +42,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Every successful request's latency, ascending (to merge windows with mergeLoadResults). */
+  latenciesMs: Float64Array;
 }
 
 export function errorKind(err: unknown): string {
@@ -129,18 +131,33 @@ export async function runClosedLoop(opts: LoadOptions): Promise<LoadResult> {
   } finally {
     await pool.close().catch(() => undefined);
   }
-  const sorted = sortNumbers(latencies);
+  return summarize(opts.concurrency, opts.durationMs, ok, errors, errorKinds, sortNumbers(latencies));
+}
+
+function summarize(concurrency: number, durationMs: number, ok: number, errors: number, errorKinds: Map<string, number>, sorted: Float64Array): LoadResult {
   return {
-    concurrency: opts.concurrency,
-    durationMs: opts.durationMs,
+    concurrency,
+    durationMs,
     ok,
     errors,
     errorKinds,
-    opsPerSec: ok / (opts.durationMs / 1000),
+    opsPerSec: ok / (durationMs / 1000),
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     maxMs: sorted.length ? sorted[sorted.length - 1] : Number.NaN,
+    latenciesMs: sorted,
   };
+}
+
+/** Several measurement windows of one scenario as one: counts and time add up, percentiles of all requests. */
+export function mergeLoadResults(parts: readonly LoadResult[]): LoadResult {
+  if (parts.length === 0) throw new Error('mergeLoadResults: nothing to merge');
+  const kinds = new Map<string, number>();
+  for (const p of parts) for (const [k, n] of p.errorKinds) kinds.set(k, (kinds.get(k) ?? 0) + n);
+  const all: number[] = [];
+  for (const p of parts) for (const v of p.latenciesMs) all.push(v);
+  const sum = (f: (p: LoadResult) => number): number => parts.reduce((a, p) => a + f(p), 0);
+  return summarize(parts[0].concurrency, sum((p) => p.durationMs), sum((p) => p.ok), sum((p) => p.errors), kinds, sortNumbers(all));
 }
 
 export interface JsonResponse<T = unknown> {

@@ -1,12 +1,15 @@
 /**
  * raftkv vs etcd: the same etcd-v3-JSON load against a 3-member raftkv cluster and a 3-member etcd
- * cluster on loopback, both fsyncing, started one after the other on the same disk.
+ * cluster on loopback, both fsyncing, on the same disk. Both run side by side; each scenario is
+ * measured in alternating windows (see runAll), then each system's leader is killed in turn.
  *
  *   npm run build && npm run bench:raftkv
  *
  * Environment:
- *   BENCH_SECONDS          measurement window per scenario (default 10)
- *   BENCH_WARMUP_SECONDS   warm-up before each window (default 2)
+ *   BENCH_SECONDS          measured time per scenario and system (default 10)
+ *   BENCH_ROUNDS           windows it is split into, alternating between the systems (default 4)
+ *   BENCH_INITIAL_WARMUP_SECONDS  unmeasured writes to each system before the first window (default 6)
+ *   BENCH_WARMUP_SECONDS   warm-up before each window (default 1)
  *   BENCH_KILL_ROUNDS      leader SIGKILL rounds (default 5)
  *   BENCH_KILL_WRITERS     concurrent writers during the kill rounds (default 8)
  *   BENCH_KILL_TIMEOUT_MS  client-side per-request timeout of those writers before they try
@@ -29,7 +32,7 @@ import { b64, findLeader, putRequest, rangeRequest } from '../lib/etcdv3.js';
 import { FailoverWriter } from '../lib/failover.js';
 import { envNumber } from '../lib/env.js';
 import { fsyncLatency } from '../lib/machine.js';
-import { formatErrorKinds, postJson, runClosedLoop, type LoadResult } from '../lib/load.js';
+import { formatErrorKinds, mergeLoadResults, postJson, runClosedLoop, type LoadResult, type RequestSpec } from '../lib/load.js';
 import { commandOutput, Supervisor } from '../lib/proc.js';
 import { raftkvKind } from '../lib/raftkv.js';
 import { median, sleep } from '../lib/stats.js';
@@ -39,10 +42,14 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 const cfg = {
   seconds: envNumber('BENCH_SECONDS', 10),
-  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 2),
+  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1),
+  /** Unmeasured writes to each system before the first window (1 client, then 64). */
+  initialWarmupSeconds: envNumber('BENCH_INITIAL_WARMUP_SECONDS', 6),
   killRounds: Math.round(envNumber('BENCH_KILL_ROUNDS', 5)),
   killWriters: Math.round(envNumber('BENCH_KILL_WRITERS', 8)),
   killTimeoutMs: envNumber('BENCH_KILL_TIMEOUT_MS', 250),
+  /** Alternating measurement windows per scenario and system; each is BENCH_SECONDS / rounds long. */
+  rounds: Math.max(1, Math.round(envNumber('BENCH_ROUNDS', 4))),
   /** A round with no acknowledged put this long after the kill counts as "> this". */
   gapGiveUpMs: 30_000,
   /** Steady writing before each kill. */
@@ -82,85 +89,163 @@ async function leaderOf(cluster: LocalCluster): Promise<string> {
   return leader;
 }
 
-async function runSystem(sys: SystemName, sup: Supervisor, kind: ClusterKind): Promise<SystemResult> {
+/** A system's cluster while the benchmark runs, and what has been measured of it so far. */
+interface Running {
+  sys: SystemName;
+  cluster: LocalCluster;
+  startupMs: number;
+  /** Key prefix of this run, so that rounds never rewrite each other's keys. */
+  run: string;
+  windows: { put1: LoadResult[]; put64: LoadResult[]; range64: LoadResult[] };
+  rangeBody?: RequestSpec;
+}
+
+async function startSystem(sys: SystemName, sup: Supervisor, kind: ClusterKind): Promise<Running> {
   const cluster = await LocalCluster.create(sup, kind, 3);
-  try {
-    const t0 = performance.now();
-    await cluster.start(60_000);
-    const startupMs = performance.now() - t0;
-    log(sys, `3 members up and agreeing on a leader in ${(startupMs / 1000).toFixed(1)} s (${cluster.origins.join(', ')})`);
+  const t0 = performance.now();
+  await cluster.start(60_000);
+  const startupMs = performance.now() - t0;
+  log(sys, `3 members up and agreeing on a leader in ${(startupMs / 1000).toFixed(1)} s (${cluster.origins.join(', ')})`);
+  return { sys, cluster, startupMs, run: randomBytes(4).toString('hex'), windows: { put1: [], put64: [], range64: [] } };
+}
 
-    const value = b64(randomBytes(256));
-    const run = randomBytes(4).toString('hex');
-    const load = { warmupMs: cfg.warmupSeconds * 1000, durationMs: cfg.seconds * 1000 };
+type Scenario = 'put1' | 'put64' | 'range64';
+const scenarioLabel: Record<Scenario, string> = { put1: 'put, 1 client', put64: 'put, 64 clients', range64: 'linearizable range, 64 clients' };
 
-    let leader = await leaderOf(cluster);
-    log(sys, `put, 1 client → leader ${cluster.member(leader).name} …`);
-    const put1 = await runClosedLoop({ origin: leader, concurrency: 1, ...load, makeRequest: (w, s) => putRequest(`bench/${run}/p1/${w}/${s}`, value) });
-    log(sys, `put, 1 client: ${summary(put1)}`);
-
-    leader = await leaderOf(cluster);
-    log(sys, `put, 64 clients → leader ${cluster.member(leader).name} …`);
-    const put64 = await runClosedLoop({ origin: leader, concurrency: 64, ...load, makeRequest: (w, s) => putRequest(`bench/${run}/p64/${w}/${s}`, value) });
-    log(sys, `put, 64 clients: ${summary(put64)}`);
-
-    leader = await leaderOf(cluster);
-    const rangeKey = `bench/${run}/range-key`;
-    const seed = await postJson(`${leader}/v3/kv/put`, { key: b64(rangeKey), value }, 5_000);
-    if (seed.status < 200 || seed.status >= 300) throw new Error(`seeding the range key failed: HTTP ${seed.status} ${seed.text.slice(0, 200)}`);
-    const check = await postJson<{ kvs?: { value?: string }[] }>(`${leader}/v3/kv/range`, { key: b64(rangeKey), serializable: false }, 5_000);
-    if (check.json?.kvs?.[0]?.value !== value) throw new Error(`range of the seeded key did not return its value: HTTP ${check.status} ${check.text.slice(0, 200)}`);
-    const rangeBody = rangeRequest(rangeKey, false);
-    log(sys, `linearizable range, 64 clients → leader ${cluster.member(leader).name} …`);
-    const range64 = await runClosedLoop({ origin: leader, concurrency: 64, ...load, makeRequest: () => rangeBody });
-    log(sys, `linearizable range, 64 clients: ${summary(range64)}`);
-
-    const rssAfterLoad = cluster.rss();
-
-    const writer = new FailoverWriter({
-      endpoints: cluster.origins,
-      concurrency: cfg.killWriters,
-      timeoutMs: cfg.killTimeoutMs,
-      makeRequest: (w, s) => putRequest(`bench/${run}/kill/${w}/${s}`, value),
-    });
-    const kills: KillRound[] = [];
-    writer.start();
-    try {
-      for (let round = 1; round <= cfg.killRounds; round++) {
-        await sleep(cfg.steadyMs);
-        cluster.checkAlive();
-        const target = await findLeader(cluster.origins);
-        if (!target) throw new Error('no leader found before a kill round');
-        const m: Member = cluster.member(target);
-        const sinceSuccess = performance.now() - writer.lastSuccessAt;
-        if (sinceSuccess > 1_000) log(sys, `warning: the writer had no success in the last ${Math.round(sinceSuccess)} ms before kill ${round}`);
-        const { gap } = writer.markEvent(cfg.gapGiveUpMs);
-        const killed = cluster.kill(m, 'SIGKILL'); // the signal is sent synchronously here
-        writer.removeEndpoint(target);
-        const gapMs = await gap;
-        await killed;
-        kills.push({ member: m.name, gapMs });
-        log(sys, `kill ${round}/${cfg.killRounds}: SIGKILL leader ${m.name} → first acknowledged new put after ${gapMs === undefined ? `> ${cfg.gapGiveUpMs} ms` : fmtMs(gapMs)}`);
-        await cluster.restart(m);
-        await cluster.waitHealthy(60_000);
-        writer.addEndpoint(target); // back in the rotation once it serves again
-      }
-    } finally {
-      await writer.stop();
+/** One measurement window of one scenario against the current leader. */
+async function measure(r: Running, scenario: Scenario, round: number, value: string): Promise<void> {
+  const leader = await leaderOf(r.cluster);
+  const load = { warmupMs: cfg.warmupSeconds * 1000, durationMs: (cfg.seconds * 1000) / cfg.rounds };
+  let result: LoadResult;
+  if (scenario === 'range64') {
+    if (!r.rangeBody) {
+      const rangeKey = `bench/${r.run}/range-key`;
+      const seed = await postJson(`${leader}/v3/kv/put`, { key: b64(rangeKey), value }, 5_000);
+      if (seed.status < 200 || seed.status >= 300) throw new Error(`seeding the range key failed: HTTP ${seed.status} ${seed.text.slice(0, 200)}`);
+      const check = await postJson<{ kvs?: { value?: string }[] }>(`${leader}/v3/kv/range`, { key: b64(rangeKey), serializable: false }, 5_000);
+      if (check.json?.kvs?.[0]?.value !== value) throw new Error(`range of the seeded key did not return its value: HTTP ${check.status} ${check.text.slice(0, 200)}`);
+      r.rangeBody = rangeRequest(rangeKey, false);
     }
-    const rssEnd = cluster.rss();
-    return {
-      put1,
-      put64,
-      range64,
-      kills,
-      writer: { ok: writer.ok, errors: writer.errors, kinds: formatErrorKinds(writer.errorKinds, 4) },
-      rssAfterLoad,
-      rssEnd,
-      startupMs,
-    };
+    const body = r.rangeBody;
+    result = await runClosedLoop({ origin: leader, concurrency: 64, ...load, makeRequest: () => body });
+  } else {
+    const clients = scenario === 'put1' ? 1 : 64;
+    result = await runClosedLoop({ origin: leader, concurrency: clients, ...load, makeRequest: (w, s) => putRequest(`bench/${r.run}/${scenario}/${round}/${w}/${s}`, value) });
+  }
+  r.windows[scenario].push(result);
+  log(r.sys, `${scenarioLabel[scenario]}, round ${round + 1}/${cfg.rounds} → leader ${r.cluster.member(leader).name}: ${summary(result)}`);
+}
+
+async function runKillRounds(r: Running): Promise<{ kills: KillRound[]; writer: SystemResult['writer'] }> {
+  const { sys, cluster, run } = r;
+  const value = b64(randomBytes(256));
+  const writer = new FailoverWriter({
+    endpoints: cluster.origins,
+    concurrency: cfg.killWriters,
+    timeoutMs: cfg.killTimeoutMs,
+    makeRequest: (w, s) => putRequest(`bench/${run}/kill/${w}/${s}`, value),
+  });
+  const kills: KillRound[] = [];
+  writer.start();
+  try {
+    for (let round = 1; round <= cfg.killRounds; round++) {
+      await sleep(cfg.steadyMs);
+      cluster.checkAlive();
+      const target = await findLeader(cluster.origins);
+      if (!target) throw new Error('no leader found before a kill round');
+      const m: Member = cluster.member(target);
+      const sinceSuccess = performance.now() - writer.lastSuccessAt;
+      if (sinceSuccess > 1_000) log(sys, `warning: the writer had no success in the last ${Math.round(sinceSuccess)} ms before kill ${round}`);
+      const { gap } = writer.markEvent(cfg.gapGiveUpMs);
+      const killed = cluster.kill(m, 'SIGKILL'); // the signal is sent synchronously here
+      writer.removeEndpoint(target);
+      const gapMs = await gap;
+      await killed;
+      kills.push({ member: m.name, gapMs });
+      log(sys, `kill ${round}/${cfg.killRounds}: SIGKILL leader ${m.name} → first acknowledged new put after ${gapMs === undefined ? `> ${cfg.gapGiveUpMs} ms` : fmtMs(gapMs)}`);
+      await cluster.restart(m);
+      await cluster.waitHealthy(60_000);
+      writer.addEndpoint(target); // back in the rotation once it serves again
+    }
   } finally {
-    await cluster.stop();
+    await writer.stop();
+  }
+  return { kills, writer: { ok: writer.ok, errors: writer.errors, kinds: formatErrorKinds(writer.errorKinds, 4) } };
+}
+
+/**
+ * Both clusters run side by side, and each scenario is measured in `cfg.rounds` windows that
+ * alternate between them (raftkv first in even rounds, etcd first in odd ones). The machine's
+ * speed drifts (other tenants of the host): measured one after the other, a system could get a
+ * fast or a slow spell to itself and the ratio moved by 20 % between runs. The idle cluster
+ * costs little (heartbeats). Kill rounds then run one system at a time, since they restart members.
+ */
+async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemName, ClusterKind>, results: Map<SystemName, SystemResult | Error>): Promise<void> {
+  const live: Running[] = [];
+  const fail = (r: Running | SystemName, err: unknown): void => {
+    const sys = typeof r === 'string' ? r : r.sys;
+    const e = err instanceof Error ? err : new Error(String(err));
+    process.stderr.write(`[${sys}] benchmark failed: ${e.message}\n`);
+    results.set(sys, e);
+    const i = live.findIndex((x) => x.sys === sys);
+    if (i >= 0) live.splice(i, 1);
+  };
+  for (const sys of systems) {
+    try {
+      log(sys, 'starting a 3-member cluster');
+      live.push(await startSystem(sys, sup, kinds.get(sys) as ClusterKind));
+    } catch (err) {
+      fail(sys, err);
+    }
+  }
+  const value = b64(randomBytes(256));
+  // Before anything is measured, each system serves the write load for a while: raftkv runs on a
+  // JIT, and its first seconds after start are several times slower (a 2.5 s window right after a
+  // 1 s warm-up measured p50 1.2 ms where later ones measured 0.7 ms). etcd gets the same.
+  for (const r of [...live]) {
+    try {
+      const leader = await leaderOf(r.cluster);
+      for (const clients of [1, 64]) {
+        await runClosedLoop({ origin: leader, concurrency: clients, warmupMs: (cfg.initialWarmupSeconds * 1000) / 2, durationMs: 0, makeRequest: (w, s) => putRequest(`bench/${r.run}/warm${clients}/${w}/${s}`, value) });
+      }
+      log(r.sys, `warmed up for ${cfg.initialWarmupSeconds} s`);
+    } catch (err) {
+      fail(r, err);
+    }
+  }
+  for (const scenario of ['put1', 'put64', 'range64'] as const) {
+    for (let round = 0; round < cfg.rounds; round++) {
+      const order = round % 2 === 0 ? [...live] : [...live].reverse();
+      for (const r of order) {
+        try {
+          await measure(r, scenario, round, value);
+        } catch (err) {
+          fail(r, err);
+        }
+      }
+    }
+  }
+  const afterLoad = new Map(live.map((r) => [r.sys, r.cluster.rss()] as const));
+  for (const r of [...live]) {
+    try {
+      const { kills, writer } = await runKillRounds(r);
+      results.set(r.sys, {
+        put1: mergeLoadResults(r.windows.put1),
+        put64: mergeLoadResults(r.windows.put64),
+        range64: mergeLoadResults(r.windows.range64),
+        kills,
+        writer,
+        rssAfterLoad: afterLoad.get(r.sys) as Map<string, number | undefined>,
+        rssEnd: r.cluster.rss(),
+        startupMs: r.startupMs,
+      });
+      const res = results.get(r.sys) as SystemResult;
+      for (const sc of ['put1', 'put64', 'range64'] as const) log(r.sys, `${scenarioLabel[sc]}, all rounds: ${summary(res[sc])}`);
+    } catch (err) {
+      fail(r, err);
+    } finally {
+      await r.cluster.stop();
+    }
   }
 }
 
@@ -236,7 +321,7 @@ function printReport(results: Map<SystemName, SystemResult | Error>, machine: st
     ];
   });
 
-  process.stdout.write(`\n=== raftkv vs etcd: 3 members each on 127.0.0.1, fsync on, same load generator (${cfg.seconds} s windows after ${cfg.warmupSeconds} s warm-up) ===\n`);
+  process.stdout.write(`\n=== raftkv vs etcd: 3 members each on 127.0.0.1, fsync on, same load generator (${cfg.seconds} s per scenario in ${cfg.rounds} alternating windows, each after ${cfg.warmupSeconds} s warm-up) ===\n`);
   for (const line of machine) process.stdout.write(`${line}\n`);
   process.stdout.write('\n');
   printTable(['metric', 'raftkv', 'etcd (this run)', 'raftkv/etcd', 'target', 'result', 'etcd 3.4 earlier (issue)'], table);
@@ -289,19 +374,9 @@ async function main(): Promise<number> {
 
   const results = new Map<SystemName, SystemResult | Error>();
   try {
-    // One system at a time (2 cores): raftkv first, stopped before etcd starts.
-    for (const sys of systems) {
-      try {
-        const kind = sys === 'etcd' ? etcdKind(etcdBin as string) : raftkvKind(repoRoot, [], process.env.BENCH_RAFTKV_CLI || undefined);
-        log(sys, 'starting a 3-member cluster');
-        results.set(sys, await runSystem(sys, sup, kind));
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        process.stderr.write(`[${sys}] benchmark failed: ${e.message}\n`);
-        results.set(sys, e);
-        await sup.killAll();
-      }
-    }
+    const kinds = new Map<SystemName, ClusterKind>();
+    for (const sys of systems) kinds.set(sys, sys === 'etcd' ? etcdKind(etcdBin as string) : raftkvKind(repoRoot, [], process.env.BENCH_RAFTKV_CLI || undefined));
+    await runAll(systems, sup, kinds, results);
     printReport(results, machine);
   } finally {
     await sup.killAll();
