@@ -200,8 +200,11 @@ async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemN
   }
   const value = b64(randomBytes(256));
   // Before anything is measured, each system serves the write load for a while: raftkv runs on a
-  // JIT, and its first seconds after start are several times slower (a 2.5 s window right after a
-  // 1 s warm-up measured p50 1.2 ms where later ones measured 0.7 ms). etcd gets the same.
+  // JIT and a heap that sizes itself to the load, and is slower for its first seconds (a 2.5 s
+  // window after 1 s of warm-up: p50 1.2 ms, later ones 0.7 ms). etcd gets the same. Not much
+  // longer: about 35k writes here, so that the one-client windows stay clear of the snapshots
+  // taken at 100k entries (they fall in the 64-client ones, whose max latency shows them; with a
+  // 16 s warm-up they landed in the one-client windows and took its p99 from 1.7 to 4.7 ms).
   for (const r of [...live]) {
     try {
       const leader = await leaderOf(r.cluster);

@@ -40,7 +40,7 @@ export class MemberState {
    * encode() of the state as it is at this call, with the key-value part encoded in slices
    * (awaiting `pause` between them) while the caller goes on applying entries.
    */
-  async encodeInSlices(pause: () => Promise<void>, sliceBytes = 4 * 1024 * 1024): Promise<Uint8Array> {
+  async encodeInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
     const clusterId = this.clusterId;
     const members = this.memberList();
     const steps = encodeSteps(this.kv.snapshotSource(), sliceBytes);

@@ -64,7 +64,7 @@ describe('Snapshotter', () => {
     expect(await s.newestPath()).toBe(path.join(dir, 'snap', snapshotFileName(5, 1000)));
     // Written in flushed pieces, byte for byte what encodeSnapshot gives (a size that is no
     // multiple of the piece size, so the last piece is a short one).
-    const odd = snap(1001, 5, 3 * 1024 * 1024 + 12_345);
+    const odd = snap(1001, 5, 17 * 1024 * 1024 + 12_345);
     await s.save(odd);
     expect(Buffer.from(await readFile(path.join(dir, 'snap', snapshotFileName(5, 1001)))).equals(Buffer.from(encodeSnapshot(odd)))).toBe(true);
   });

@@ -21,8 +21,8 @@ const VERSION = 1;
 const HEADER_BYTES = 20;
 const SUFFIX = '.snap';
 const TEMP_SUFFIX = '.tmp';
-/** Bytes written between flushes when saving. */
-const FLUSH_BYTES = 1024 * 1024;
+/** Bytes written between flushes when saving: bounds each flush without making many of them. */
+const FLUSH_BYTES = 8 * 1024 * 1024;
 const NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 export function snapshotFileName(term: number, index: number): string {
@@ -136,7 +136,7 @@ export class Snapshotter {
       const h = await open(tmp, 'w');
       try {
         // The same bytes as encodeSnapshot, written piece by piece: no copy of the data, no
-        // checksum of it all in one go on the event loop, and each piece flushed as it is written.
+        // checksum of it all in one go on the event loop, and every 8 MiB flushed as it is written.
         // One flush of tens of MiB at the end would hold the disk that long, and every WAL write
         // sharing the disk (all members, on one machine) would wait behind it.
         let crc = crc32(meta);
