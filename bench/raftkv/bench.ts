@@ -220,6 +220,7 @@ async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemN
     for (let round = 0; round < cfg.rounds; round++) {
       const order = round % 2 === 0 ? [...live] : [...live].reverse();
       for (const r of order) {
+        if (!live.includes(r)) continue; // failed earlier in this round
         try {
           await measure(r, scenario, round, value);
         } catch (err) {
