@@ -359,7 +359,15 @@ describe('writes that run behind (RawNode.applied / persisted)', () => {
     disk.append(rd.entries);
     leader.persisted(rd);
     expect(leader.status().progress.get(1)?.match).toBe(index);
-    expect(() => leader.advance(leader.ready())).toThrow(/writes queued/);
+    leader.propose(text('after'));
+    leader.applied(leader.ready());
+    // With a write still queued the synchronous form is refused, and the refused Ready stays
+    // outstanding: its committed entries are not handed out (and applied) a second time.
+    leader.propose(text('sync'));
+    const sync = leader.ready();
+    expect(() => leader.advance(sync)).toThrow(/writes queued/);
+    expect(leader.hasReady()).toBe(false);
+    expect(() => leader.ready()).toThrow(/before advance/);
   });
 
   it('a leader with only one follower acknowledging does not commit before its own write lands', () => {

@@ -178,8 +178,9 @@ export class RawNode {
 
   /** The host has done everything the Ready asked (persisted, sent, applied). */
   advance(rd: Ready): void {
-    this.release(rd);
+    // Checked first: a refused advance() leaves rd outstanding, so nothing in it is handed out again.
     if (this.writing.length > 0) throw new Error('raft: advance() while writes queued by applied() are unfinished');
+    this.release(rd);
     const log = this.raft.log;
     if (rd.committedEntries.length > 0) {
       log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);

@@ -174,6 +174,8 @@ export class RaftKvServer implements RaftKvApi {
   private unsavedHardState: HardState | undefined;
   private lastSnapshotIndex = 0;
   private snapshotInProgress = false;
+  /** The running snapshot, awaited on shutdown so it never touches a closed WAL. */
+  private snapshotTask: Promise<void> | undefined;
   private readonly watches = new Set<ActiveWatch>();
   private onRemoved: (() => void) | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
@@ -400,7 +402,10 @@ export class RaftKvServer implements RaftKvApi {
     try {
       do {
         this.processAgain = false;
-        while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+        // After a fatal error (a failed write above all) nothing more is processed: the member
+        // falls silent, and its peers elect another leader instead of following one whose disk
+        // is gone.
+        while (!this.stopped && !this.fatal && this.node.hasReady()) await this.handleReady(this.node.ready());
       } while (this.processAgain && !this.stopped);
     } finally {
       this.processing = false;
@@ -714,7 +719,7 @@ export class RaftKvServer implements RaftKvApi {
     // (one synchronous encode of 100k keys took about 100 ms), while a one-client workload is
     // interrupted only a few times (smaller slices spread the cost over more of its requests).
     const encoded = this.state.encodeInSlices(() => new Promise<void>((resolve) => setImmediate(resolve)));
-    void (async () => {
+    this.snapshotTask = (async () => {
       try {
         const data = await encoded;
         if (this.stopped) return;
@@ -728,6 +733,7 @@ export class RaftKvServer implements RaftKvApi {
         }
         this.lastSnapshotIndex = applied;
         await this.snapshotter.save(snap);
+        if (this.stopped) return;
         await this.wal.saveSnapshotMarker(snap.metadata.index, snap.metadata.term);
         const compactTo = applied - this.cfg.snapshotCatchUpEntries;
         if (compactTo > this.storage.firstIndex()) {
@@ -1311,6 +1317,7 @@ export class RaftKvServer implements RaftKvApi {
     // Wait for an in-flight Ready to finish its fsync so acknowledged state is on disk.
     while (this.processing) await new Promise((r) => setTimeout(r, 2));
     await this.writesLanded().catch(() => {});
+    await this.snapshotTask;
     await this.transport?.stop();
     await this.wal?.close();
     this.log.info('raftkv member stopped');
