@@ -9,7 +9,7 @@
  * The shim writes (LogWriter); the kubelet reads (readContainerLog), also while the shim writes.
  */
 import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { LogOptions } from './runtime.js';
@@ -183,6 +183,21 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/**
+ * Opens a log file for reading. A rotation renames `log` away a moment before the writer creates
+ * the next one, and a reader that comes in between finds no file: it tries again briefly.
+ */
+async function openLog(file: string): Promise<FileHandle> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw err;
+      await sleep(2);
+    }
+  }
+}
+
 /** The file written after the one with inode `ino`: its younger neighbour in log.N … log.1, log. */
 async function successorOf(dir: string, ino: number): Promise<string> {
   for (let k = 1; ; k++) {
@@ -219,7 +234,7 @@ export function readContainerLog(dir: string, opts: LogOptions, exited: () => Pr
     // first, skipping the current one should it have been rotated meanwhile (it is read through
     // its handle), so that a rotation at this moment neither skips nor repeats a file.
     const current = path.join(dir, LOG_FILE);
-    let handle = await open(current, 'r');
+    let handle = await openLog(current);
     try {
       let ino = (await handle.stat()).ino;
       const rotated: Buffer[] = [];
@@ -261,10 +276,14 @@ export function readContainerLog(dir: string, opts: LogOptions, exited: () => Pr
         if (more) yield more;
         const now = await stat(current).catch(() => undefined);
         if (now && now.ino !== ino) {
-          // Rotated: the old file (still open) is drained above; carry on with the one written
-          // after it, which is not always the current one when rotations came quickly.
+          // Rotated. The writer closes a file before renaming it, so the old one (still open
+          // here) is complete now, but records may have landed in it after the read above: read
+          // it to its end. Then carry on with the file written after it, which is not always the
+          // current one when rotations came quickly.
+          const rest = emit(after(await readNew(), opts.sinceTime));
+          if (rest) yield rest;
           await handle.close();
-          handle = await open(await successorOf(dir, ino), 'r');
+          handle = await openLog(await successorOf(dir, ino));
           ino = (await handle.stat()).ino;
           offset = 0;
           carry = Buffer.alloc(0);
