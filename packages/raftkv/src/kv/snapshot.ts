@@ -60,8 +60,10 @@ function kvSize(kv: KeyValue): number {
 }
 
 class Writer {
-  private pos = 0;
-  constructor(readonly buf: Uint8Array) {}
+  constructor(
+    readonly buf: Uint8Array,
+    private pos = 0,
+  ) {}
 
   uvarint(n: number): void {
     while (n >= 0x80) {
@@ -116,8 +118,11 @@ export function encodeSnapshot(h: SnapshotHeader, base: readonly KeyValue[], log
  * (sizes counted, then bytes written) and returns the encoding, so that a host can spread a big
  * store's encoding (100k keys take about 100 ms) over several turns of its event loop. The source
  * must not change meanwhile: its arrays are the caller's own copies.
+ *
+ * The returned buffer starts with `reserveBytes` bytes left for the caller (zeroed), so that a
+ * host wrapping the encoding in its own framing need not copy it (it can be as big as the store).
  */
-export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceBytes: number): Generator<void, Uint8Array> {
+export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceBytes: number, reserveBytes = 0): Generator<void, Uint8Array> {
   let size = MAGIC.length + uvarintSize(h.revision) + uvarintSize(h.compactRevision) + uvarintSize(h.lastLeaseId);
   size += uvarintSize(h.leases.length / 2);
   for (const n of h.leases) size += uvarintSize(n);
@@ -135,7 +140,7 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
       }
     }
   }
-  const w = new Writer(new Uint8Array(size));
+  const w = new Writer(new Uint8Array(reserveBytes + size), reserveBytes);
   w.raw(MAGIC);
   w.uvarint(h.revision);
   w.uvarint(h.compactRevision);
@@ -154,7 +159,7 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
       }
     }
   }
-  if (w.offset !== size) throw new Error(`snapshot size mismatch: wrote ${w.offset} of ${size}`);
+  if (w.offset !== reserveBytes + size) throw new Error(`snapshot size mismatch: wrote ${w.offset - reserveBytes} of ${size}`);
   return w.buf;
 }
 

@@ -114,6 +114,16 @@ export class MemoryStorage implements LogStorage {
     return this.snap;
   }
 
+  /**
+   * Replaces the bytes of the current snapshot, if it is still the one at `index`, with
+   * `placeholder`, keeping its metadata. For a host that saved them to a file it can read back
+   * when a follower needs the snapshot, and would rather not hold a copy of its whole state in
+   * memory until the next one.
+   */
+  dropSnapshotData(index: number, placeholder: Uint8Array): void {
+    if (this.snap.metadata.index === index) this.snap = { metadata: this.snap.metadata, data: placeholder };
+  }
+
   /** Drops entries before `compactIndex`; it becomes the new dummy. */
   compact(compactIndex: number): void {
     if (compactIndex <= this.offset) return;

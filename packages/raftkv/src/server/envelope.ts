@@ -14,8 +14,13 @@ export type EntryPayload =
   /** A member publishes its name and client URLs after it starts (etcd does the same). */
   | { p: string; attrs: { id: number; name: string; clientURLs: string[] } };
 
+/**
+ * A copy of its own, not pack()'s result: that is a view into the buffer msgpackr packs
+ * everything into (one per process, peer frames included), and an entry kept in the Raft log
+ * would pin all of it; the log's memory would then be several times the size of its entries.
+ */
 export function encodePayload(p: EntryPayload): Uint8Array {
-  return packr.pack(p);
+  return new Uint8Array(packr.pack(p));
 }
 
 export function decodePayload(data: Uint8Array): EntryPayload {
@@ -36,7 +41,7 @@ export interface MemberContext {
 }
 
 export function encodeMemberContext(c: MemberContext): Uint8Array {
-  return packr.pack(c);
+  return new Uint8Array(packr.pack(c)); // kept in the log: a copy of its own, as encodePayload's
 }
 
 export function decodeMemberContext(data: Uint8Array): MemberContext {

@@ -27,6 +27,7 @@ import { MemoryStorage } from '../raft/storage.js';
 import type { ConfChange, Entry, HardState, Message, Snapshot } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { PeerTransport } from '../transport/transport.js';
+import { messageBody } from '../transport/snapshot-body.js';
 import { Snapshotter } from '../wal/snapshotter.js';
 import { Wal } from '../wal/wal.js';
 import {
@@ -42,6 +43,13 @@ import { MemberState, openSnapshotFile, sealSnapshotFile } from './state.js';
 export const VERSION = '3.5.0-flotilla.0.1.0';
 /** Upper bound of one batch of proposals handed to Raft (see flushProposals). */
 const PROPOSAL_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Placeholder for the bytes of a snapshot that are in its file only. Once a snapshot is saved,
+ * the member lets go of its bytes (as large as the whole store) and reads them back from the file
+ * for the rare follower that needs them (MemoryStorage.dropSnapshotData, Snapshotter.openData).
+ */
+const SNAPSHOT_IN_FILE = new Uint8Array(0);
+
 /**
  * How long a leader leaves a commit for the next append to carry before sending it on its own.
  * A lone client's next write arrives well within it; an idle cluster's followers lag this much.
@@ -243,6 +251,7 @@ export class RaftKvServer implements RaftKvApi {
       if (snapshot) {
         this.storage.applySnapshot(snapshot);
         this.state = MemberState.decode(snapshot.data);
+        this.storage.dropSnapshotData(snapshot.metadata.index, SNAPSHOT_IN_FILE);
         applied = snapshot.metadata.index;
         this.lastSnapshotIndex = applied;
       }
@@ -283,6 +292,10 @@ export class RaftKvServer implements RaftKvApi {
         this.kick();
       },
       onRtt: (peer, seconds) => this.metrics.peerRtt.observe({ To: peer.toString(16) }, seconds),
+      snapshotBody: (m) => {
+        const { term, index } = m.snapshot.metadata;
+        return m.snapshot.data === SNAPSHOT_IN_FILE ? this.snapshotter.openData(term, index) : Promise.resolve(messageBody(m));
+      },
       onLog: (level, msg, fields) => {
         const { component: _c, node: _n, ...rest } = fields;
         this.transportLog[level](rest, msg);
@@ -348,6 +361,7 @@ export class RaftKvServer implements RaftKvApi {
       await this.wal.saveSnapshotMarker(index, 1);
       await this.wal.save(boot.hardState, []);
       this.storage.applySnapshot(snap);
+      this.storage.dropSnapshotData(index, SNAPSHOT_IN_FILE);
       this.storage.setHardState(boot.hardState);
       this.state = state;
       this.lastSnapshotIndex = index;
@@ -449,6 +463,7 @@ export class RaftKvServer implements RaftKvApi {
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     this.applyReady(rd, t0);
     this.node.advance(rd);
+    if (rd.snapshot) this.storage.dropSnapshotData(rd.snapshot.metadata.index, SNAPSHOT_IN_FILE);
     this.afterApply();
   }
 
@@ -734,6 +749,7 @@ export class RaftKvServer implements RaftKvApi {
         this.lastSnapshotIndex = applied;
         await this.snapshotter.save(snap);
         if (this.stopped) return;
+        this.storage.dropSnapshotData(snap.metadata.index, SNAPSHOT_IN_FILE);
         await this.wal.saveSnapshotMarker(snap.metadata.index, snap.metadata.term);
         const compactTo = applied - this.cfg.snapshotCatchUpEntries;
         if (compactTo > this.storage.firstIndex()) {

@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import type { Message, NodeId } from '../raft/types.js';
 import { FrameDecoder, FrameTooLargeError, frameHeader } from './frames.js';
 import { drained, untilWritten, write, writeFrame } from './io.js';
+import type { SnapMessage, SnapshotBody } from './snapshot-body.js';
 import { HANDSHAKE_TIMEOUT_MS, authFrame, checkAuthOk, dialerMac, newChallenge, parseHello } from './handshake.js';
 import {
   CHUNK_PAYLOAD_OVERHEAD,
@@ -46,7 +47,6 @@ export const SOCKET_BUFFER_LIMIT = 4 * 1024 * 1024;
 /** Estimated bytes of messages packed into one BATCH frame. */
 const BATCH_TARGET_BYTES = 1024 * 1024;
 
-type SnapMessage = Extract<Message, { type: 'snap' }>;
 
 /** What an OutboundPeer needs from its transport. */
 export interface OutboundContext {
@@ -59,6 +59,8 @@ export interface OutboundContext {
   unreachable(peer: NodeId): void;
   snapshotSent(peer: NodeId, ok: boolean): void;
   rtt(peer: NodeId, seconds: number): void;
+  /** The bytes of a snapshot to send (the message's own, unless the transport was given a source). */
+  snapshotBody(m: SnapMessage): Promise<SnapshotBody>;
   /** Registers a socket so the transport can close it on stop. */
   track(socket: net.Socket): void;
 }
@@ -346,30 +348,44 @@ export class OutboundPeer {
   private async streamSnapshot(socket: net.Socket, m: SnapMessage): Promise<void> {
     this.streaming = true;
     this.pingSentAt = null;
-    const data = m.snapshot.data;
     let ok = false;
+    let begun = false;
+    let body: SnapshotBody | undefined;
+    let failure: unknown;
     try {
-      let last = writeFrame(socket, encodeSnapBegin(m));
-      for (let off = 0; off < data.byteLength; off += this.ctx.chunkBytes) {
+      body = await this.ctx.snapshotBody(m);
+      if (this.socket !== socket || !this.open) throw new Error('connection closed before the transfer began');
+      begun = true;
+      let last = writeFrame(socket, encodeSnapBegin(m, body.byteLength));
+      let sent = 0;
+      for await (const piece of body.pieces(this.ctx.chunkBytes)) {
         if (!last.flushed) await drained(socket);
-        const piece = data.subarray(off, Math.min(off + this.ctx.chunkBytes, data.byteLength));
+        if (sent + piece.byteLength > body.byteLength) throw new Error(`snapshot data runs past its announced ${body.byteLength} bytes`);
         socket.cork();
         socket.write(frameHeader(CHUNK_PAYLOAD_OVERHEAD + piece.byteLength));
         socket.write(chunkPayloadHeader(piece.byteLength));
         last = write(socket, piece);
         socket.uncork();
+        sent += piece.byteLength;
       }
+      if (sent !== body.byteLength) throw new Error(`snapshot data ended after ${sent} of ${body.byteLength} bytes`);
       await untilWritten(socket, last.done);
       ok = this.socket === socket && this.open;
-    } catch {
+    } catch (err) {
       ok = false;
+      failure = err;
+      // The peer is waiting for chunks that will not come, and would read the next frame as one:
+      // only a new connection resets the stream.
+      if (begun) socket.destroy();
     } finally {
       this.streaming = false;
+      await body?.close().catch((err: unknown) => this.ctx.log('warn', 'closing a snapshot body failed', { peer: this.id, err: (err as Error).message }));
     }
+    const fields = { peer: this.id, index: m.snapshot.metadata.index, bytes: body?.byteLength };
     if (!ok) {
-      this.ctx.log('warn', 'snapshot transfer to peer failed', { peer: this.id, index: m.snapshot.metadata.index, bytes: data.byteLength });
+      this.ctx.log('warn', 'snapshot transfer to peer failed', failure instanceof Error ? { ...fields, err: failure.message } : fields);
     } else {
-      this.ctx.log('info', 'snapshot sent to peer', { peer: this.id, index: m.snapshot.metadata.index, bytes: data.byteLength });
+      this.ctx.log('info', 'snapshot sent to peer', fields);
     }
     this.ctx.snapshotSent(this.id, ok);
     if (this.socket === socket) this.scheduleFlush();

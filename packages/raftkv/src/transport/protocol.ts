@@ -82,9 +82,9 @@ export const CHUNK_PAYLOAD_OVERHEAD = 7;
 type SnapMessage = Extract<Message, { type: 'snap' }>;
 
 /** SNAP_BEGIN: the message with its snapshot's data left out, and the data's length. */
-export function encodeSnapBegin(m: SnapMessage): Buffer {
+export function encodeSnapBegin(m: SnapMessage, dataBytes: number): Buffer {
   const head = { ...m, snapshot: { metadata: m.snapshot.metadata } };
-  return encode([FrameKind.SNAP_BEGIN, head, m.snapshot.data.byteLength]);
+  return encode([FrameKind.SNAP_BEGIN, head, dataBytes]);
 }
 
 /** Rough encoded size of a message, to cut batches into frames of reasonable size. */

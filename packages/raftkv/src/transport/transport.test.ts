@@ -7,6 +7,8 @@ import { authFrame, dialerMac, helloFrame, newChallenge, parseHello } from './ha
 import { OutboundPeer } from './outbound.js';
 import type { OutboundContext } from './outbound.js';
 import { FrameKind, decode, encode } from './protocol.js';
+import { messageBody } from './snapshot-body.js';
+import type { SnapshotBody } from './snapshot-body.js';
 import { PeerTransport, parsePeerUrl } from './transport.js';
 import type { TransportOptions } from './transport.js';
 
@@ -343,6 +345,41 @@ describe('PeerTransport', () => {
     expect({ ...got, snapshot: { ...got.snapshot, data: null } }).toEqual({ ...m, snapshot: { ...m.snapshot, data: null } });
   });
 
+  it('takes the bytes of a snapshot from snapshotBody, and drops a transfer whose body fails midway', async () => {
+    const data = new Uint8Array(randomBytes(300 * 1024));
+    const closed: number[] = [];
+    // Index 1: the bytes come from the body, not the message (which carries none). Index 2: the
+    // body throws after two pieces, as a file read or checksum failure would.
+    const bodyFor = (index: number): SnapshotBody => ({
+      byteLength: data.byteLength,
+      async *pieces(maxBytes: number) {
+        for (let off = 0, n = 0; off < data.byteLength; off += maxBytes, n++) {
+          if (index === 2 && n === 2) throw new Error('disk read failed');
+          yield data.subarray(off, Math.min(off + maxBytes, data.byteLength));
+        }
+      },
+      close: () => {
+        closed.push(index);
+        return Promise.resolve();
+      },
+    });
+    const [a, b] = await cluster(2, { snapshotChunkBytes: 64 * 1024, snapshotBody: (m) => Promise.resolve(bodyFor(m.snapshot.metadata.index)) });
+    a.t.send([snap(1, 2, 2, bytes()), app(1, 2, 7)]);
+    await a.rec.until(() => a.rec.snaps.length === 1, 'failed transfer reported');
+    expect(a.rec.snaps).toEqual([[2, false]]);
+    expect(a.rec.logs.some((l) => l.msg === 'snapshot transfer to peer failed' && l.fields.err === 'disk read failed')).toBe(true);
+    // The connection was closed under the half-sent snapshot: the sender redials, and what it sends next arrives intact.
+    a.t.send([snap(1, 2, 1, bytes()), app(1, 2, 8)]);
+    await b.rec.until(() => b.rec.got.some((m) => m.type === 'app' && m.index === 8), 'messages after the failed transfer');
+    await a.rec.until(() => a.rec.snaps.length === 2, 'second transfer reported');
+    expect(a.rec.snaps).toEqual([[2, false], [2, true]]);
+    const snaps = b.rec.got.filter((m) => m.type === 'snap');
+    expect(snaps.map((m) => m.type === 'snap' && m.snapshot.metadata.index)).toEqual([1]);
+    const got = snaps[0];
+    expect(got.type === 'snap' && Buffer.compare(got.snapshot.data, data)).toBe(0);
+    expect(closed).toEqual([2, 1]);
+  });
+
   it('keeps order when snapshots and other messages are queued together', async () => {
     const [a, b] = await cluster(2, { snapshotChunkBytes: 64 * 1024 });
     const big = new Uint8Array(randomBytes(5 * 1024 * 1024));
@@ -509,6 +546,7 @@ describe('OutboundPeer queue', () => {
       unreachable: () => events.push('unreachable'),
       snapshotSent: (_p, ok) => events.push(`snap:${ok}`),
       rtt: () => {},
+      snapshotBody: (m) => Promise.resolve(messageBody(m)),
       track: (s) => sockets.push(s),
     };
     const peer = new OutboundPeer(2, HOST, port, ctx);

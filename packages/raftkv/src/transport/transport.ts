@@ -20,6 +20,8 @@ import type { InboundContext } from './inbound.js';
 import { OutboundPeer } from './outbound.js';
 import type { OutboundContext } from './outbound.js';
 import { MAX_CHUNK_BYTES, isNetworkType } from './protocol.js';
+import { messageBody } from './snapshot-body.js';
+import type { SnapMessage, SnapshotBody } from './snapshot-body.js';
 
 export interface TransportOptions {
   id: NodeId;
@@ -41,6 +43,11 @@ export interface TransportOptions {
   maxQueue?: number;
   /** Snapshot chunk size in bytes. Default 1 MiB. */
   snapshotChunkBytes?: number;
+  /**
+   * The bytes of a 'snap' message to send, for a member that keeps its snapshots on disk rather
+   * than in the message. Default: the message's own snapshot.data. A rejection fails the transfer.
+   */
+  snapshotBody?: (m: SnapMessage) => Promise<SnapshotBody>;
 }
 
 export const DEFAULT_MAX_QUEUE = 4096;
@@ -127,6 +134,7 @@ export class PeerTransport {
       rtt: (peer, seconds) => {
         if (!this.stopping) this.guard('onRtt', () => opts.onRtt?.(peer, seconds));
       },
+      snapshotBody: (m) => (opts.snapshotBody ? opts.snapshotBody(m) : Promise.resolve(messageBody(m))),
       track: (socket) => this.track(socket),
     };
     this.inboundCtx = {

@@ -4,7 +4,7 @@
  */
 export { Wal, DEFAULT_SEGMENT_BYTES } from './wal.js';
 export type { WalOptions, WalReadResult } from './wal.js';
-export { Snapshotter, encodeSnapshot, decodeSnapshot } from './snapshotter.js';
+export { Snapshotter, SnapshotDataReader, encodeSnapshot, decodeSnapshot } from './snapshotter.js';
 export type { SnapshotterOptions } from './snapshotter.js';
 export { WalError, isWalError } from './errors.js';
 export type { WalErrorCode } from './errors.js';

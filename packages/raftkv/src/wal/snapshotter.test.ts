@@ -120,6 +120,69 @@ describe('Snapshotter', () => {
     expect(await snapFiles()).toEqual([snapshotFileName(1, 30)]);
   });
 
+  describe('openData', () => {
+    async function readAll(s: Snapshotter, term: number, index: number, piece: number): Promise<{ pieces: Uint8Array[]; byteLength: number }> {
+      const r = await s.openData(term, index);
+      try {
+        const pieces: Uint8Array[] = [];
+        for await (const p of r.pieces(piece)) pieces.push(p);
+        return { pieces, byteLength: r.byteLength };
+      } finally {
+        await r.close();
+      }
+    }
+
+    it('reads back exactly the saved data, in pieces of at most the asked size', async () => {
+      const s = new Snapshotter(dir);
+      const saved = { metadata: { index: 77, term: 3, confState: { voters: [1, 2, 3, 4, 5], learners: [] } }, data: snap(77, 3, 3 * 1024 * 1024 + 5).data };
+      await s.save(saved);
+      for (const piece of [1024 * 1024, 1_000_003, 64 * 1024 * 1024]) {
+        const { pieces, byteLength } = await readAll(s, 3, 77, piece);
+        expect(byteLength).toBe(saved.data.byteLength);
+        expect(pieces.every((p) => p.byteLength <= piece && p.byteLength > 0)).toBe(true);
+        expect(Buffer.concat(pieces).equals(Buffer.from(saved.data))).toBe(true);
+      }
+      await s.save(snap(78, 3, 0));
+      expect(await readAll(s, 3, 78, 10)).toEqual({ pieces: [], byteLength: 0 });
+    });
+
+    it('withholds the last piece and throws when the checksum fails', async () => {
+      const s = new Snapshotter(dir);
+      await s.save(snap(10, 1, 4096));
+      const file = path.join(dir, snapshotFileName(1, 10));
+      const buf = await readFile(file);
+      buf[buf.length - 4000] ^= 0x01; // data near the end, inside the first of three pieces
+      await writeFile(file, buf);
+      const r = await s.openData(1, 10);
+      const got: Uint8Array[] = [];
+      await expect(
+        (async () => {
+          for await (const p of r.pieces(1500)) got.push(p);
+        })(),
+      ).rejects.toMatchObject({ code: 'SNAPSHOT_CORRUPT', message: expect.stringContaining('checksum') });
+      await r.close();
+      expect(got.reduce((n, p) => n + p.byteLength, 0)).toBeLessThan(4096);
+    });
+
+    it('refuses a file with a bad header, the wrong snapshot in it, or a length that does not match', async () => {
+      const s = new Snapshotter(dir);
+      await s.save(snap(10, 1));
+      const file = path.join(dir, snapshotFileName(1, 10));
+      const good = await readFile(file);
+      const bad = async (bytes: Uint8Array, why: RegExp): Promise<void> => {
+        await writeFile(file, bytes);
+        await expect(s.openData(1, 10)).rejects.toMatchObject({ code: 'SNAPSHOT_CORRUPT', message: expect.stringMatching(why) });
+      };
+      const magic = Buffer.from(good);
+      magic[0] ^= 0xff;
+      await bad(magic, /magic/);
+      await bad(good.subarray(0, good.length - 1), /body length/);
+      await bad(good.subarray(0, 10), /ends at byte 10/);
+      await bad(encodeSnapshot(snap(11, 1)), /holds 1-11/);
+      await expect(s.openData(1, 12)).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+  });
+
   it('rejects an invalid keep', () => {
     expect(() => new Snapshotter(dir, { keep: 0 })).toThrow(expect.objectContaining({ code: 'WAL_INVALID' }));
   });
