@@ -62,6 +62,31 @@ describe('put and get', () => {
     expect(s.revision).toBe(2);
   });
 
+  it('copies the bytes it is given, or keeps the values as they are when told to adopt them', () => {
+    const s = new KvStore();
+    const key = b('k');
+    const value = b('caller-owned');
+    ok(s.apply({ op: 'put', req: { key, value } }));
+    const copied = get(s, 'k')!;
+    expect(copied.value).toEqual(value);
+    expect(copied.value).not.toBe(value);
+    value[0] = 0; // the caller's later writes do not reach the store
+    expect(new TextDecoder().decode(get(s, 'k')!.value)).toBe('caller-owned');
+
+    const entry = b('..entry-value'); // as a Raft entry's data, with the value inside it
+    const adopted = entry.subarray(2);
+    const txnValue = b('in-a-txn');
+    ok(s.apply({ op: 'put', req: { key: b('k'), value: adopted } }, { adoptValues: true }));
+    ok(s.apply({ op: 'txn', req: { compare: [], success: [{ requestPut: { key: b('t'), value: txnValue } }], failure: [] } }, { adoptValues: true }));
+    expect(get(s, 'k')!.value).toBe(adopted);
+    expect(get(s, 't')!.value).toBe(txnValue);
+    expect(get(s, 'k')!.key).toBe(copied.key); // keys are copied once, when first written
+    // Adoption lasts one apply only.
+    const later = b('later');
+    ok(s.apply({ op: 'put', req: { key: b('k'), value: later } }));
+    expect(get(s, 'k')!.value).not.toBe(later);
+  });
+
   it('tracks version, createRevision and modRevision', () => {
     const s = new KvStore();
     put(s, 'a', '1'); // 2

@@ -89,6 +89,8 @@ export class KvStore {
    *  logRecs[i]. Serves watch replay and the snapshot. */
   private logKvs: KeyValue[] = [];
   private logRecs: KeyRecord[] = [];
+  /** Set for the duration of apply(cmd, { adoptValues: true }). */
+  private adoptValues = false;
   private readonly leaseMap = new Map<number, Lease>();
   /** Highest lease ID ever granted: automatic IDs are never reused, so a client holding a revoked
    *  lease's ID cannot end up keeping someone else's lease alive. */
@@ -131,7 +133,15 @@ export class KvStore {
     validateCommand(cmd);
   }
 
-  apply(cmd: KvCommand): KvCommandResult | KvError {
+  /**
+   * Applies one command. With `adoptValues`, the caller gives the store the value bytes of its
+   * puts: they never change again and are not views onto a buffer much larger than the command
+   * (a member applying a Raft entry's own data). The store then keeps them as they are instead of
+   * copying each, which saves an ArrayBuffer per stored version. Keys are copied regardless: a
+   * key lives as long as the key exists, and a view would keep its first write's whole entry
+   * (first value included) in memory that long.
+   */
+  apply(cmd: KvCommand, opts?: { adoptValues?: boolean }): KvCommandResult | KvError {
     if (this.busy) throw new Error('KvStore.apply called re-entrantly (from a watch callback)');
     try {
       validateCommand(cmd);
@@ -140,6 +150,7 @@ export class KvStore {
       throw err;
     }
     this.busy = true;
+    this.adoptValues = opts?.adoptValues === true;
     try {
       switch (cmd.op) {
         case 'put':
@@ -159,6 +170,7 @@ export class KvStore {
       }
     } finally {
       this.busy = false;
+      this.adoptValues = false;
     }
   }
 
@@ -235,7 +247,7 @@ export class KvStore {
       createRevision: prev === undefined ? ctx.rev : prev.createRevision,
       modRevision: ctx.rev,
       version: prev === undefined ? 1 : prev.version + 1,
-      value: req.ignoreValue ? prev!.value : copyBytes(req.value),
+      value: req.ignoreValue ? prev!.value : this.adoptValues ? req.value : copyBytes(req.value),
       lease,
     });
     if (rec === undefined) {

@@ -24,7 +24,16 @@ export function encodePayload(p: EntryPayload): Uint8Array {
 }
 
 export function decodePayload(data: Uint8Array): EntryPayload {
-  return packr.unpack(data) as EntryPayload;
+  return packr.unpack(transientView(data)) as EntryPayload;
+}
+
+/**
+ * msgpackr caches a DataView on whatever it unpacks: decoding an entry's data in place would
+ * leave one (80 bytes and a property slot) on every entry in the Raft log. A view of our own
+ * takes it instead, and is garbage as soon as the decode is done.
+ */
+function transientView(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Stored in a conf change's context: who the member is. */
@@ -46,7 +55,7 @@ export function encodeMemberContext(c: MemberContext): Uint8Array {
 
 export function decodeMemberContext(data: Uint8Array): MemberContext {
   if (data.length === 0) return { name: '', peerURLs: [], clientURLs: [] };
-  return packr.unpack(data) as MemberContext;
+  return packr.unpack(transientView(data)) as MemberContext;
 }
 
 export function packValue(v: unknown): Uint8Array {
