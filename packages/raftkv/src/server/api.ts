@@ -125,8 +125,11 @@ export interface RaftKvApi {
   memberPromote(id: number, signal?: AbortSignal): Promise<Member[]>;
 
   status(): MemberStatus;
-  /** The state machine's current snapshot bytes (what `snapshot save` writes and `--restore` reads). */
-  snapshotBytes(): Uint8Array;
+  /**
+   * The state machine's snapshot as of this call (what `snapshot save` writes and `--restore`
+   * reads). Encoded a slice at a time, so a big store does not stall the member meanwhile.
+   */
+  snapshotBytes(): Promise<Uint8Array>;
   /** The leader's client URLs, for forwarding; empty if no leader is known. */
   leaderClientURLs(): string[];
   isLeader(): boolean;

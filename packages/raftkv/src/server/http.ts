@@ -283,7 +283,7 @@ export function buildHttpApi(api: RaftKvApi, opts: HttpApiOptions = {}): Fastify
   });
   app.post('/v3/maintenance/snapshot', async (request, reply) => {
     body(request);
-    const b = api.snapshotBytes();
+    const b = await api.snapshotBytes();
     return reply.type('application/octet-stream').send(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   });
 

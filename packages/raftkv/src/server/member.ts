@@ -50,6 +50,9 @@ const PROPOSAL_BATCH_BYTES = 4 * 1024 * 1024;
  */
 const SNAPSHOT_IN_FILE = new Uint8Array(0);
 
+/** Resolves on the next turn of the event loop, after pending I/O: the pause between slices of long work. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * How long a leader leaves a commit for the next append to carry before sending it on its own.
  * A lone client's next write arrives well within it; an idle cluster's followers lag this much.
@@ -735,7 +738,7 @@ export class RaftKvServer implements RaftKvApi {
     // milliseconds): the pause any one request sees stays bounded however big the store grows
     // (one synchronous encode of 100k keys took about 100 ms), while a one-client workload is
     // interrupted only a few times (smaller slices spread the cost over more of its requests).
-    const encoded = this.state.encodeInSlices(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    const encoded = this.state.encodeInSlices(nextTurn);
     this.snapshotTask = (async () => {
       try {
         const data = await encoded;
@@ -1251,9 +1254,12 @@ export class RaftKvServer implements RaftKvApi {
     };
   }
 
-  snapshotBytes(): Uint8Array {
+  async snapshotBytes(): Promise<Uint8Array> {
     this.checkServing();
-    return sealSnapshotFile(this.state.encode());
+    // Captured now; encoded a slice per event-loop turn like the member's own snapshots, so that
+    // a large store does not hold up heartbeats (a stall of a second or more would cost the
+    // cluster its leader).
+    return sealSnapshotFile(await this.state.encodeInSlices(nextTurn));
   }
 
   leaderClientURLs(): string[] {

@@ -247,9 +247,9 @@ export class MemoryKvApi implements RaftKvApi {
     };
   }
 
-  snapshotBytes(): Uint8Array {
+  snapshotBytes(): Promise<Uint8Array> {
     this.check('snapshotBytes');
-    return this.store.snapshot();
+    return Promise.resolve(this.store.snapshot());
   }
 
   leaderClientURLs(): string[] {
