@@ -4,6 +4,8 @@
  * the killed member must rejoin and catch up — from the log, and from a snapshot when it has
  * fallen behind the compacted log.
  */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RaftKvClient } from '@flotilla/raftkv/client';
 import { TestRaftKvCluster, trackClusters } from '../support/raftkv-cluster.js';
@@ -82,7 +84,13 @@ describe('raftkv: real processes', () => {
     }
   }, 90_000);
 
-  it('sends a snapshot to a member that fell behind the compacted log', async () => {
+  /**
+   * A follower is down while 1,500 keys are written (snapshots every 200 entries, 50 kept after
+   * each): it must be sent a snapshot when it comes back. With `damage`, the leader's snapshot
+   * files are damaged on disk first (one byte of the data flipped): the leader must notice as it
+   * reads one back, write a new one and send that.
+   */
+  async function catchUpFromSnapshot(damage: boolean): Promise<void> {
     cluster = track(await TestRaftKvCluster.create({ size: 3, snapshotCount: 200, catchUpEntries: 50 }));
     await cluster.startAll();
     const leader = await cluster.waitForLeader();
@@ -93,6 +101,24 @@ describe('raftkv: real processes', () => {
       for (let i = 0; i < 1500; i += 50) {
         await Promise.all(Array.from({ length: 50 }, (_, j) => client.put(`snap/${i + j}`, `value-${i + j}`)));
       }
+      if (damage) {
+        // Once the leader's last snapshot is within 200 entries of what it applied, it takes no
+        // more (and prunes no files) until written to again.
+        const lastSaved = (): number => {
+          const saved = cluster!.logs.get(leader.name)!.filter((l) => l.includes('"saved a snapshot"'));
+          return saved.length === 0 ? 0 : (JSON.parse(saved[saved.length - 1]) as { index: number }).index;
+        };
+        const applied = (await client.status(leader.clientURL)).raftAppliedIndex;
+        await waitFor('the leader to finish its snapshots', async () => lastSaved() > applied - 200, 10_000);
+        const dir = path.join(leader.dataDir, 'member', 'snap');
+        const files = (await readdir(dir)).filter((f) => f.endsWith('.snap'));
+        expect(files.length).toBeGreaterThan(0);
+        for (const f of files) {
+          const bytes = await readFile(path.join(dir, f));
+          bytes[bytes.length - 10] ^= 0xff;
+          await writeFile(path.join(dir, f), bytes);
+        }
+      }
       cluster.start(follower.name);
       const lagging = new RaftKvClient({ endpoints: [follower.clientURL], timeoutMs: 5_000 });
       try {
@@ -101,13 +127,19 @@ describe('raftkv: real processes', () => {
         const r = await lagging.get('snap/', { prefix: true, serializable: true, countOnly: true });
         expect(r.count).toBe(1500);
         expect(cluster.logs.get(follower.name)!.some((l) => l.includes('installed a snapshot'))).toBe(true);
+        const replaced = cluster.logs.get(leader.name)!.some((l) => l.includes('cannot be read; writing a new one'));
+        expect(replaced).toBe(damage);
       } finally {
         await lagging.close();
       }
     } finally {
       await client.close();
     }
-  }, 90_000);
+  }
+
+  it('sends a snapshot to a member that fell behind the compacted log', () => catchUpFromSnapshot(false), 90_000);
+
+  it('replaces a snapshot file damaged on disk and sends the new one', () => catchUpFromSnapshot(true), 90_000);
 
   it('answers a write lost with a frozen leader with LEADER_CHANGED once another leads, not with a timeout', async () => {
     cluster = track(await TestRaftKvCluster.create({ size: 3 }));

@@ -119,10 +119,11 @@ export function encodeSnapshot(h: SnapshotHeader, base: readonly KeyValue[], log
  * store's encoding (100k keys take about 100 ms) over several turns of its event loop. The source
  * must not change meanwhile: its arrays are the caller's own copies.
  *
- * The returned buffer starts with `reserveBytes` bytes left for the caller (zeroed), so that a
- * host wrapping the encoding in its own framing need not copy it (it can be as big as the store).
+ * The returned buffer has `reserveBytes` before the encoding and `trailerBytes` after it left
+ * for the caller (zeroed), so that a host wrapping the encoding in its own framing need not copy
+ * it (it can be as big as the store).
  */
-export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceBytes: number, reserveBytes = 0): Generator<void, Uint8Array> {
+export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceBytes: number, reserveBytes = 0, trailerBytes = 0): Generator<void, Uint8Array> {
   let size = MAGIC.length + uvarintSize(h.revision) + uvarintSize(h.compactRevision) + uvarintSize(h.lastLeaseId);
   size += uvarintSize(h.leases.length / 2);
   for (const n of h.leases) size += uvarintSize(n);
@@ -140,7 +141,7 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
       }
     }
   }
-  const w = new Writer(new Uint8Array(reserveBytes + size), reserveBytes);
+  const w = new Writer(new Uint8Array(reserveBytes + size + trailerBytes), reserveBytes);
   w.raw(MAGIC);
   w.uvarint(h.revision);
   w.uvarint(h.compactRevision);

@@ -81,6 +81,11 @@ describe('put and get', () => {
     expect(get(s, 'k')!.value).toBe(adopted);
     expect(get(s, 't')!.value).toBe(txnValue);
     expect(get(s, 'k')!.key).toBe(copied.key); // keys are copied once, when first written
+    // An empty value is never adopted: it would keep its whole entry alive for nothing.
+    const emptyInEntry = entry.subarray(3, 3);
+    ok(s.apply({ op: 'put', req: { key: b('e'), value: emptyInEntry } }, { adoptValues: true }));
+    expect(get(s, 'e')!.value).not.toBe(emptyInEntry);
+    expect(get(s, 'e')!.value.buffer.byteLength).toBe(0);
     // Adoption lasts one apply only.
     const later = b('later');
     ok(s.apply({ op: 'put', req: { key: b('k'), value: later } }));

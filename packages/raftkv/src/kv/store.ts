@@ -247,7 +247,7 @@ export class KvStore {
       createRevision: prev === undefined ? ctx.rev : prev.createRevision,
       modRevision: ctx.rev,
       version: prev === undefined ? 1 : prev.version + 1,
-      value: req.ignoreValue ? prev!.value : this.adoptValues ? req.value : copyBytes(req.value),
+      value: req.ignoreValue ? prev!.value : storedValue(req.value, this.adoptValues),
       lease,
     });
     if (rec === undefined) {
@@ -794,4 +794,11 @@ function sortKvs(kvs: KeyValue[], target: SortTarget, descending: boolean): void
   // Array#sort is stable, so equal targets stay in key order.
   if (target === 'value') kvs.sort((a, b) => sign * compareBytes(a.value, b.value));
   else kvs.sort((a, b) => sign * (field(a) - field(b)));
+}
+
+/** The bytes a put stores: the caller's own when adopted (an empty value never is: it would keep
+ *  its whole entry alive for nothing), else a copy. */
+function storedValue(value: Uint8Array, adopt: boolean): Uint8Array {
+  if (value.length === 0) return EMPTY_BYTES;
+  return adopt ? value : copyBytes(value);
 }

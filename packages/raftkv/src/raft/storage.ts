@@ -115,13 +115,13 @@ export class MemoryStorage implements LogStorage {
   }
 
   /**
-   * Replaces the bytes of the current snapshot, if it is still the one at `index`, with
+   * Replaces the bytes of the current snapshot, if it is still the one at `metadata`, with
    * `placeholder`, keeping its metadata. For a host that saved them to a file it can read back
    * when a follower needs the snapshot, and would rather not hold a copy of its whole state in
    * memory until the next one.
    */
-  dropSnapshotData(index: number, placeholder: Uint8Array): void {
-    if (this.snap.metadata.index === index) this.snap = { metadata: this.snap.metadata, data: placeholder };
+  dropSnapshotData(metadata: { index: number; term: number }, placeholder: Uint8Array): void {
+    if (this.snap.metadata.index === metadata.index && this.snap.metadata.term === metadata.term) this.snap = { metadata: this.snap.metadata, data: placeholder };
   }
 
   /** Drops entries before `compactIndex`; it becomes the new dummy. */

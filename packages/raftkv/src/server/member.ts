@@ -24,11 +24,13 @@ import { decodeConfChange } from '../raft/confchange.js';
 import { RaftError } from '../raft/raft.js';
 import { RawNode, bootstrapEntries, type Ready } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Entry, HardState, Message, Snapshot } from '../raft/types.js';
+import type { ConfChange, Entry, HardState, Message, Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { PeerTransport } from '../transport/transport.js';
 import { messageBody } from '../transport/snapshot-body.js';
+import type { SnapshotBody } from '../transport/snapshot-body.js';
 import { Snapshotter } from '../wal/snapshotter.js';
+import type { SnapshotDataReader } from '../wal/snapshotter.js';
 import { Wal } from '../wal/wal.js';
 import {
   RaftKvError, type ClusterHeader, type LeaseTimeToLive, type Member, type MemberStatus, type RaftKvApi,
@@ -38,7 +40,7 @@ import { decodeMemberContext, decodePayload, encodeMemberContext, encodePayload,
 import { clusterIdFor, memberIdFor } from './identity.js';
 import { LeaseClock } from './lease-clock.js';
 import { RaftKvMetrics } from './metrics.js';
-import { MemberState, openSnapshotFile, sealSnapshotFile } from './state.js';
+import { MemberState, openSnapshotFile } from './state.js';
 
 export const VERSION = '3.5.0-flotilla.0.1.0';
 /** Upper bound of one batch of proposals handed to Raft (see flushProposals). */
@@ -254,7 +256,7 @@ export class RaftKvServer implements RaftKvApi {
       if (snapshot) {
         this.storage.applySnapshot(snapshot);
         this.state = MemberState.decode(snapshot.data);
-        this.storage.dropSnapshotData(snapshot.metadata.index, SNAPSHOT_IN_FILE);
+        this.storage.dropSnapshotData(snapshot.metadata, SNAPSHOT_IN_FILE);
         applied = snapshot.metadata.index;
         this.lastSnapshotIndex = applied;
       }
@@ -295,10 +297,7 @@ export class RaftKvServer implements RaftKvApi {
         this.kick();
       },
       onRtt: (peer, seconds) => this.metrics.peerRtt.observe({ To: peer.toString(16) }, seconds),
-      snapshotBody: (m) => {
-        const { term, index } = m.snapshot.metadata;
-        return m.snapshot.data === SNAPSHOT_IN_FILE ? this.snapshotter.openData(term, index) : Promise.resolve(messageBody(m));
-      },
+      snapshotBody: (m) => (m.snapshot.data === SNAPSHOT_IN_FILE ? this.snapshotFileBody(m.snapshot.metadata) : Promise.resolve(messageBody(m))),
       onLog: (level, msg, fields) => {
         const { component: _c, node: _n, ...rest } = fields;
         this.transportLog[level](rest, msg);
@@ -364,7 +363,7 @@ export class RaftKvServer implements RaftKvApi {
       await this.wal.saveSnapshotMarker(index, 1);
       await this.wal.save(boot.hardState, []);
       this.storage.applySnapshot(snap);
-      this.storage.dropSnapshotData(index, SNAPSHOT_IN_FILE);
+      this.storage.dropSnapshotData(snap.metadata, SNAPSHOT_IN_FILE);
       this.storage.setHardState(boot.hardState);
       this.state = state;
       this.lastSnapshotIndex = index;
@@ -466,7 +465,7 @@ export class RaftKvServer implements RaftKvApi {
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     this.applyReady(rd, t0);
     this.node.advance(rd);
-    if (rd.snapshot) this.storage.dropSnapshotData(rd.snapshot.metadata.index, SNAPSHOT_IN_FILE);
+    if (rd.snapshot) this.storage.dropSnapshotData(rd.snapshot.metadata, SNAPSHOT_IN_FILE);
     this.afterApply();
   }
 
@@ -754,7 +753,7 @@ export class RaftKvServer implements RaftKvApi {
         this.lastSnapshotIndex = applied;
         await this.snapshotter.save(snap);
         if (this.stopped) return;
-        this.storage.dropSnapshotData(snap.metadata.index, SNAPSHOT_IN_FILE);
+        this.storage.dropSnapshotData(snap.metadata, SNAPSHOT_IN_FILE);
         await this.wal.saveSnapshotMarker(snap.metadata.index, snap.metadata.term);
         const compactTo = applied - this.cfg.snapshotCatchUpEntries;
         if (compactTo > this.storage.firstIndex()) {
@@ -767,6 +766,57 @@ export class RaftKvServer implements RaftKvApi {
         this.log.info({ index: applied, bytes: data.length }, 'saved a snapshot');
       } catch (err) {
         this.die(err as Error);
+      } finally {
+        this.snapshotInProgress = false;
+      }
+    })();
+  }
+
+  /**
+   * The bytes of a snapshot kept only in its file, read back for a follower. A file that cannot
+   * be read (damaged on disk, or removed by hand) would fail every transfer and leave the
+   * follower behind for good: a new snapshot file is written instead, and Raft's next attempt
+   * sends that.
+   */
+  private async snapshotFileBody(meta: SnapshotMetadata): Promise<SnapshotBody> {
+    let reader: SnapshotDataReader;
+    try {
+      reader = await this.snapshotter.openData(meta.term, meta.index);
+    } catch (err) {
+      this.replaceUnreadableSnapshot(meta, err as Error);
+      throw err;
+    }
+    return { byteLength: reader.byteLength, pieces: (maxBytes) => this.guardedPieces(meta, reader.pieces(maxBytes)), close: () => reader.close() };
+  }
+
+  /** The pieces of a snapshot file as they are read; a failed checksum also replaces the file. */
+  private async *guardedPieces(meta: SnapshotMetadata, pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    try {
+      yield* pieces;
+    } catch (err) {
+      this.replaceUnreadableSnapshot(meta, err as Error);
+      throw err;
+    }
+  }
+
+  private replaceUnreadableSnapshot(meta: SnapshotMetadata, err: Error): void {
+    const current = this.storage.snapshot().metadata;
+    // An older snapshot's file may be gone (pruned): Raft sends the current one next time.
+    if (this.stopped || current.index !== meta.index || current.term !== meta.term) return;
+    this.log.error({ index: meta.index, term: meta.term, err: err.message }, 'the snapshot file a follower needs cannot be read; writing a new one');
+    if (this.snapshotInProgress) return;
+    if (this.node.raft.log.applied > meta.index) {
+      this.triggerSnapshot();
+      return;
+    }
+    // Nothing applied since: the state is that snapshot's own, so its file is written again.
+    this.snapshotInProgress = true;
+    this.snapshotTask = (async () => {
+      try {
+        const data = await this.state.encodeInSlices(nextTurn);
+        if (!this.stopped) await this.snapshotter.save({ metadata: current, data });
+      } catch (e) {
+        this.die(e as Error);
       } finally {
         this.snapshotInProgress = false;
       }
@@ -1259,7 +1309,7 @@ export class RaftKvServer implements RaftKvApi {
     // Captured now; encoded a slice per event-loop turn like the member's own snapshots, so that
     // a large store does not hold up heartbeats (a stall of a second or more would cost the
     // cluster its leader).
-    return sealSnapshotFile(await this.state.encodeInSlices(nextTurn));
+    return this.state.encodeSealedInSlices(nextTurn);
   }
 
   leaderClientURLs(): string[] {

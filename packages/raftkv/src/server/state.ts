@@ -10,8 +10,13 @@ import type { Member } from './api.js';
 import { packValue, unpackValue } from './envelope.js';
 
 /**
- * Format 1, still read (data dirs and `snapshot save` files written by earlier versions): one
- * msgpack map holding the key-value encoding as a byte string.
+ * A state snapshot is one msgpack map, {v: 1, clusterId, members, kv}, kv being the key-value
+ * encoding (kv/snapshot.ts) as a byte string. It is assembled here rather than packed whole:
+ * msgpackr packs into one buffer shared by the whole process, grows it to the largest value it
+ * ever packed and keeps it, so a store-sized value would leave each member holding a buffer of
+ * several times the store's size for good (pinned further by every entry packed into it later).
+ * Only the small fields go through msgpackr. The bytes are exactly what packing the map whole
+ * gives for a store of 64 KiB or more, and any msgpack reader reads them (earlier versions too).
  */
 interface StateSnapshotV1 {
   v: 1;
@@ -20,18 +25,14 @@ interface StateSnapshotV1 {
   kv: Uint8Array;
 }
 
-/**
- * Format 2: bytes 0x00 0x02 (a V1 snapshot, a msgpack map, never starts with 0x00), the header's
- * length (u32 little-endian), the header (msgpack), then the key-value encoding. Not one msgpack
- * value because msgpackr packs into one buffer shared by the whole process and grows it to hold
- * the largest value it ever packed: a snapshot of the store would leave every member holding a
- * buffer of several times its size for good, pinned further by every entry packed into it later.
- */
-interface StateHeaderV2 {
-  clusterId: number;
-  members: Member[];
+/** A map of 4 entries and the fields before kv's value, then bin32's marker and length (filled in last). */
+function snapshotHead(clusterId: number, members: Member[]): Uint8Array {
+  // map16 rather than fixmap: the header msgpackr writes for an object.
+  const parts = [Uint8Array.of(0xde, 0x00, 0x04), ...['v', 1, 'clusterId', clusterId, 'members', members, 'kv'].map((x) => new Uint8Array(packValue(x)))];
+  return Buffer.concat([...parts, new Uint8Array(BIN32_HEADER_BYTES)]);
 }
-const V2_PREFIX_BYTES = 6;
+const BIN32_HEADER_BYTES = 5;
+const SHA256_BYTES = 32;
 
 export class MemberState {
   kv: KvStore;
@@ -49,7 +50,7 @@ export class MemberState {
   }
 
   encode(): Uint8Array {
-    const steps = this.encodeSteps(Number.POSITIVE_INFINITY);
+    const steps = this.encodeSteps(Number.POSITIVE_INFINITY, 0);
     for (;;) {
       const r = steps.next();
       if (r.done) return r.value;
@@ -61,7 +62,7 @@ export class MemberState {
    * (awaiting `pause` between them) while the caller goes on applying entries.
    */
   async encodeInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
-    const steps = this.encodeSteps(sliceBytes);
+    const steps = this.encodeSteps(sliceBytes, 0);
     for (;;) {
       const r = steps.next();
       if (r.done) return r.value;
@@ -69,28 +70,42 @@ export class MemberState {
     }
   }
 
-  /** Captures the state now; the key-value part is encoded by kv's encodeSteps, into a buffer with room for format 2's header. */
-  private *encodeSteps(sliceBytes: number): Generator<void, Uint8Array> {
-    const header = packValue({ clusterId: this.clusterId, members: this.memberList() } satisfies StateHeaderV2);
-    const prefix = V2_PREFIX_BYTES + header.length;
-    const out = yield* encodeSteps(this.kv.snapshotSource(), sliceBytes, prefix);
-    out[0] = 0x00;
-    out[1] = 0x02;
-    new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(2, header.length, true);
-    out.set(header, V2_PREFIX_BYTES);
+  /**
+   * sealSnapshotFile(encode()), as `snapshot save` serves it, in slices like encodeInSlices: the
+   * checksum too is computed a slice at a time, into room left at the end (no copy of the state).
+   */
+  async encodeSealedInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
+    const steps = this.encodeSteps(sliceBytes, SHA256_BYTES);
+    let r = steps.next();
+    while (!r.done) {
+      await pause();
+      r = steps.next();
+    }
+    const out = r.value;
+    const stateBytes = out.length - SHA256_BYTES;
+    const hash = createHash('sha256');
+    for (let off = 0; off < stateBytes; off += sliceBytes) {
+      if (off > 0) await pause();
+      hash.update(out.subarray(off, Math.min(off + sliceBytes, stateBytes)));
+    }
+    out.set(hash.digest(), stateBytes);
+    return out;
+  }
+
+  /** Captures the state now; kv's encodeSteps writes into a buffer with room for the head in front and `trailerBytes` behind. */
+  private *encodeSteps(sliceBytes: number, trailerBytes: number): Generator<void, Uint8Array> {
+    const head = snapshotHead(this.clusterId, this.memberList());
+    const out = yield* encodeSteps(this.kv.snapshotSource(), sliceBytes, head.length, trailerBytes);
+    out.set(head, 0);
+    const kvBytes = out.length - head.length - trailerBytes;
+    out[head.length - BIN32_HEADER_BYTES] = 0xc6;
+    new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(head.length - 4, kvBytes, false);
     return out;
   }
 
   static decode(data: Uint8Array): MemberState {
-    if (data.length >= V2_PREFIX_BYTES && data[0] === 0x00 && data[1] === 0x02) {
-      const n = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(2, true);
-      if (V2_PREFIX_BYTES + n > data.length) throw new Error('state snapshot: header runs past the end');
-      const h = unpackValue<StateHeaderV2>(data.subarray(V2_PREFIX_BYTES, V2_PREFIX_BYTES + n));
-      if (!h || typeof h.clusterId !== 'number' || !Array.isArray(h.members)) throw new Error('state snapshot: malformed header');
-      return new MemberState(KvStore.restore(data.subarray(V2_PREFIX_BYTES + n)), h.clusterId, h.members);
-    }
     const s = unpackValue<StateSnapshotV1>(data);
-    if (!s || s.v !== 1) throw new Error('state snapshot: unknown format');
+    if (!s || s.v !== 1 || !(s.kv instanceof Uint8Array)) throw new Error('state snapshot: unknown format');
     return new MemberState(KvStore.restore(s.kv), s.clusterId, s.members);
   }
 }

@@ -301,7 +301,9 @@ export class OutboundPeer {
   /** Writes queued messages up to the first snapshot or until the socket buffer is full. */
   private flush(): void {
     const socket = this.socket;
-    if (socket === null || !this.open || this.streaming) return;
+    // A socket destroyed under a failed snapshot stream is open until its 'close' event: leave
+    // the queue for the next connection rather than write into it.
+    if (socket === null || !this.open || this.streaming || socket.destroyed) return;
     if (socket.writableLength >= SOCKET_BUFFER_LIMIT) return; // 'drain' reschedules
     socket.cork();
     try {
@@ -388,7 +390,9 @@ export class OutboundPeer {
       this.ctx.log('info', 'snapshot sent to peer', fields);
     }
     this.ctx.snapshotSent(this.id, ok);
-    if (this.socket === socket) this.scheduleFlush();
+    // Also when a new connection opened meanwhile: its first flush found us streaming and left
+    // the queue alone. scheduleFlush itself waits for an open connection.
+    this.scheduleFlush();
   }
 
   private ping(socket: net.Socket): void {
