@@ -98,7 +98,10 @@ export interface RaftKvServerConfig {
 interface Waiter {
   resolve: (r: unknown) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() after which it is answered TIMEOUT (expireWaiters). */
+  deadline: number;
+  /** What TIMEOUT says then. */
+  timeoutMessage: string;
   /** performance.now() at the proposal, for raftkv_server_proposal_duration_seconds. */
   since?: number;
 }
@@ -169,6 +172,7 @@ export class RaftKvServer implements RaftKvApi {
   private readonly bootId = Math.random().toString(36).slice(2, 10);
   private proposalSeq = 0;
   private readonly waiters = new Map<string, Waiter>();
+  private readonly proposalTimeoutMessage: string;
   /** Proposals pending when the leader changed: answered LEADER_CHANGED unless applied first. */
   private readonly strandedProposals: string[] = [];
   private proposalBuffer: Uint8Array[] = [];
@@ -204,6 +208,7 @@ export class RaftKvServer implements RaftKvApi {
       ...config,
     } as RaftKvServer['cfg'];
     this.restoreFrom = config.restoreFrom;
+    this.proposalTimeoutMessage = `request timed out after ${this.cfg.requestTimeoutMs} ms (it may still be applied)`;
     if (this.cfg.peerURLs.length === 0) throw new Error('raftkv: at least one peer URL is required');
     if (this.cfg.electionTimeoutMs < 2 * this.cfg.heartbeatIntervalMs) {
       throw new Error(`raftkv: --election-timeout (${this.cfg.electionTimeoutMs} ms) must be at least twice --heartbeat-interval (${this.cfg.heartbeatIntervalMs} ms)`);
@@ -382,7 +387,21 @@ export class RaftKvServer implements RaftKvApi {
     if (this.stopped) return;
     this.node.tick();
     if (this.node.raft.state === 'leader') this.leaderChores();
+    this.expireWaiters();
     this.kick();
+  }
+
+  /**
+   * Answers TIMEOUT to proposals past their deadline, on the Raft tick (a tick late at most): one
+   * sweep for writes and membership changes alike, which settle() answers and counts the same
+   * way. Every waiter has the same timeout, so insertion order is deadline order.
+   */
+  private expireWaiters(): void {
+    const now = performance.now();
+    for (const [p, w] of this.waiters) {
+      if (w.deadline > now) break;
+      this.settle(p, new RaftKvError('TIMEOUT', w.timeoutMessage));
+    }
   }
 
   private onPeerMessage(m: Message): void {
@@ -841,14 +860,8 @@ export class RaftKvServer implements RaftKvApi {
       return Promise.reject(new RaftKvError('TOO_LARGE', `request is ${data.length} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`));
     }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.waiters.delete(p)) {
-          this.metrics.proposalsFailed.inc();
-          this.metrics.proposalsPending.dec();
-          reject(new RaftKvError('TIMEOUT', `request timed out after ${this.cfg.requestTimeoutMs} ms (it may still be applied)`));
-        }
-      }, this.cfg.requestTimeoutMs);
-      this.waiters.set(p, { resolve: resolve as (r: unknown) => void, reject, timer, since: performance.now() });
+      const now = performance.now();
+      this.waiters.set(p, { resolve: resolve as (r: unknown) => void, reject, deadline: now + this.cfg.requestTimeoutMs, timeoutMessage: this.proposalTimeoutMessage, since: now });
       this.metrics.proposalsPending.inc();
       signal?.addEventListener('abort', () => this.settle(p, new RaftKvError('TIMEOUT', 'request aborted by the client (it may still be applied)')), { once: true });
       this.proposalBuffer.push(data);
@@ -897,7 +910,6 @@ export class RaftKvServer implements RaftKvApi {
     const w = this.waiters.get(p);
     if (!w) return;
     this.waiters.delete(p);
-    clearTimeout(w.timer);
     this.metrics.proposalsPending.dec();
     if (result instanceof Error) {
       this.metrics.proposalsFailed.inc();
@@ -1273,10 +1285,8 @@ export class RaftKvServer implements RaftKvApi {
     this.checkServing();
     const p = `${this.bootId}.${++this.proposalSeq}`;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.waiters.delete(p)) reject(new RaftKvError('TIMEOUT', 'membership change timed out (it may still be applied)'));
-      }, this.cfg.requestTimeoutMs);
-      this.waiters.set(p, { resolve: () => resolve(), reject, timer });
+      const deadline = performance.now() + this.cfg.requestTimeoutMs;
+      this.waiters.set(p, { resolve: () => resolve(), reject, deadline, timeoutMessage: 'membership change timed out (it may still be applied)' });
       this.metrics.proposalsPending.inc();
       signal?.addEventListener('abort', () => this.settle(p, new RaftKvError('TIMEOUT', 'request aborted by the client')), { once: true });
       if (this.transport && ctx.peerURLs.length > 0 && cc.type !== 'removeNode') this.transport.setPeer(cc.nodeId, ctx.peerURLs[0]);
