@@ -160,13 +160,22 @@ describe('flotilla scheduler failover with a backlog', () => {
       const firstMs = Math.round(Math.min(...binds) - killedAt);
       const lastMs = Math.round(Math.max(...binds) - killedAt);
 
-      // One Scheduled event per pod, about that pod (uid), naming the node it is bound to.
+      // One Scheduled event per pod, about that pod (uid), naming the node it is bound to. The
+      // recorder sends them two at a time behind the binds; with the whole suite sharing 2 cores
+      // a write can take 150 ms or more, so 200 events may need over 30 s (a CI run timed out).
       const pods = new Map((await admin.list(resources.pods, { namespace: NS })).items.map((p) => [p.metadata.name ?? '', p]));
       type Ev = KubeObject & { involvedObject?: { name?: string; uid?: string }; message?: string; count?: number };
+      let podsWithEvents = 0;
       const scheduled = await waitFor(`a Scheduled event for each of the ${PODS} pods`, async () => {
         const evs = (await admin.list<Ev>(resources.events, { namespace: NS, fieldSelector: 'reason=Scheduled' })).items;
-        return new Set(evs.map((e) => e.involvedObject?.name)).size >= PODS ? evs : undefined;
-      }, 30_000);
+        podsWithEvents = new Set(evs.map((e) => e.involvedObject?.name)).size;
+        return podsWithEvents >= PODS ? evs : undefined;
+      }, 90_000).catch((err: unknown) => {
+        const log = standby!.log.join('').split('\n');
+        const failed = log.filter((l) => l.includes('could not record an event')).length;
+        const dropped = log.some((l) => l.includes('events dropped'));
+        throw new Error(`${(err as Error).message}: ${podsWithEvents} pods had one; ${standby!.name} logged ${failed} failed event writes${dropped ? ' and dropped events' : ''}`);
+      });
       const eventsPerPod = new Map<string, Ev[]>();
       for (const e of scheduled) eventsPerPod.set(e.involvedObject?.name ?? '', [...(eventsPerPod.get(e.involvedObject?.name ?? '') ?? []), e]);
 
@@ -212,5 +221,5 @@ describe('flotilla scheduler failover with a backlog', () => {
       watching = false;
       watch?.stop();
     }
-  }, 150_000);
+  }, 210_000);
 });
