@@ -71,6 +71,8 @@ interface SystemResult {
   kills: KillRound[];
   writer: { ok: number; errors: number; kinds: string };
   rssAfterLoad: Map<string, number | undefined>;
+  /** Keys the store held when rssAfterLoad was read (the faster system has written more). */
+  keysAfterLoad: number | undefined;
   rssEnd: Map<string, number | undefined>;
   startupMs: number;
 }
@@ -230,6 +232,8 @@ async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemN
     }
   }
   const afterLoad = new Map(live.map((r) => [r.sys, r.cluster.rss()] as const));
+  const keysAfterLoad = new Map<SystemName, number | undefined>();
+  for (const r of live) keysAfterLoad.set(r.sys, await keysStored(r).catch(() => undefined));
   for (const r of [...live]) {
     try {
       const { kills, writer } = await runKillRounds(r);
@@ -240,6 +244,7 @@ async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemN
         kills,
         writer,
         rssAfterLoad: afterLoad.get(r.sys) as Map<string, number | undefined>,
+        keysAfterLoad: keysAfterLoad.get(r.sys),
         rssEnd: r.cluster.rss(),
         startupMs: r.startupMs,
       });
@@ -256,6 +261,22 @@ async function runAll(systems: SystemName[], sup: Supervisor, kinds: Map<SystemN
 function gapMedian(r: SystemResult | undefined): number | undefined {
   if (!r || r.kills.length === 0) return undefined;
   return median(r.kills.map((k) => k.gapMs ?? Number.POSITIVE_INFINITY));
+}
+
+/** How many keys the benchmark has written to a system so far (a count-only range over its prefix). */
+async function keysStored(r: Running): Promise<number> {
+  const leader = await leaderOf(r.cluster);
+  const res = await postJson<{ count?: string | number }>(`${leader}/v3/kv/range`, { key: b64('bench/'), range_end: b64('bench0'), count_only: true }, 30_000);
+  const n = Number(res.json?.count ?? Number.NaN);
+  if (res.status !== 200 || !Number.isSafeInteger(n)) throw new Error(`counting keys: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  return n;
+}
+
+/** RSS per member per key stored, in bytes. */
+function rssPerKey(r: SystemResult): number | undefined {
+  const kib = sumRss(r.rssAfterLoad);
+  if (kib === undefined || !r.keysAfterLoad) return undefined;
+  return (kib * 1024) / r.rssAfterLoad.size / r.keysAfterLoad;
 }
 
 function sumRss(m: Map<string, number | undefined>): number | undefined {
@@ -310,6 +331,8 @@ function printReport(results: Map<SystemName, SystemResult | Error>, machine: st
       earlier: '',
     },
     { metric: 'RSS after load, sum of 3 members', get: (r) => sumRss(r.rssAfterLoad), fmt: fmtMiB, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
+    { metric: 'keys stored after load', get: (r) => r.keysAfterLoad, fmt: fmtOps, target: '', pass: undefined, earlier: '' },
+    { metric: 'RSS after load per key, per member', get: rssPerKey, fmt: (n) => (n === undefined ? 'n/a' : `${Math.round(n).toLocaleString('en-US')} B`), lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
     { metric: 'RSS at end, sum of 3 members', get: (r) => sumRss(r.rssEnd), fmt: fmtMiB, lowerIsBetter: true, target: '', pass: undefined, earlier: '' },
   ];
   const table = rows.map((row) => {
