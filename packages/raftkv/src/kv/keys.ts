@@ -14,6 +14,18 @@ export function keyId(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
+/** The bytes of a latin1 string (a key id or a stored value), as a plain Uint8Array. */
+export function latin1Bytes(s: string): Uint8Array {
+  if (s.length === 0) return EMPTY_BYTES;
+  const b = Buffer.from(s, 'latin1');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Bytewise order of two latin1 strings (code unit order is byte order). */
+export function compareLatin1(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** A private copy as a plain Uint8Array, so later mutation of (or a view onto a larger buffer in)
  *  a caller's bytes can neither change nor pin stored state. */
 export function copyBytes(b: Uint8Array): Uint8Array {

@@ -1,8 +1,23 @@
 /**
  * Per-key MVCC history: the unit the key index, the event log, leases and watches share.
  */
-import { EMPTY_BYTES } from './keys.js';
+import { EMPTY_BYTES, latin1Bytes } from './keys.js';
 import type { KeyValue } from './types.js';
+
+/**
+ * One stored version of a key: a KeyValue without its key, the value as a latin1 string (one
+ * char code 0..255 per byte, as key ids). A string lives in V8's heap, where a 256-byte value
+ * costs 272 bytes; as a Uint8Array it also costs an object, an ArrayBuffer and a backing store
+ * allocated on its own (about 350 bytes more). Callers get KeyValues made by toKeyValue.
+ */
+export interface StoredKv {
+  readonly createRevision: number;
+  readonly modRevision: number;
+  /** 0 for a tombstone (see `tombstone`). */
+  readonly version: number;
+  readonly value: string;
+  readonly lease: number;
+}
 
 /**
  * Every retained version of one key.
@@ -13,40 +28,50 @@ import type { KeyValue } from './types.js';
  * - An entry with version 0 is a tombstone (see `tombstone`); live entries have version >= 1.
  * - At most one entry has modRevision <= the store's compactRevision; if there is one it is live
  *   and first (compaction keeps exactly the version visible at the compacted revision).
- * - Entries are frozen and shared with callers (range results, watch events): never mutated.
+ * - Entries are frozen and never mutated; range results and watch events are copies (toKeyValue).
  */
 export interface KeyRecord {
-  /** The key as a latin1 string (see keys.ts). */
+  /** The key as a latin1 string (see keys.ts): also the only copy of its bytes. */
   readonly id: string;
-  /** The key bytes; every version's `kv.key` is this same array. */
-  readonly key: Uint8Array;
-  readonly history: KeyValue[];
+  readonly history: StoredKv[];
 }
 
 /** One write of one revision, in execution order (etcd's sub-revision order). */
 export interface Change {
   readonly rec: KeyRecord;
-  readonly kv: KeyValue;
+  readonly kv: StoredKv;
   /** The live version this write replaced, if any. */
-  readonly prev: KeyValue | undefined;
+  readonly prev: StoredKv | undefined;
 }
 
-export function isTombstone(kv: KeyValue): boolean {
+export function isTombstone(kv: StoredKv): boolean {
   return kv.version === 0;
 }
 
 /** The DELETE event's kv, stored as the history entry of a deletion. */
-export function tombstone(key: Uint8Array, revision: number): KeyValue {
-  return Object.freeze({ key, createRevision: 0, modRevision: revision, version: 0, value: EMPTY_BYTES, lease: 0 });
+export function tombstone(revision: number): StoredKv {
+  return Object.freeze({ createRevision: 0, modRevision: revision, version: 0, value: '', lease: 0 });
 }
 
-export function liveKv(rec: KeyRecord): KeyValue | undefined {
+/** What callers see of a stored version: a KeyValue of fresh bytes (the value left out with keysOnly). */
+export function toKeyValue(id: string, kv: StoredKv, keysOnly = false): KeyValue {
+  return {
+    key: latin1Bytes(id),
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    value: keysOnly ? EMPTY_BYTES : latin1Bytes(kv.value),
+    lease: kv.lease,
+  };
+}
+
+export function liveKv(rec: KeyRecord): StoredKv | undefined {
   const kv = rec.history[rec.history.length - 1];
   return kv.version === 0 ? undefined : kv;
 }
 
 /** Index of the last entry with modRevision <= rev, or -1. */
-export function indexAt(history: readonly KeyValue[], rev: number): number {
+export function indexAt(history: readonly StoredKv[], rev: number): number {
   let lo = 0;
   let hi = history.length;
   while (lo < hi) {
@@ -58,7 +83,7 @@ export function indexAt(history: readonly KeyValue[], rev: number): number {
 }
 
 /** The live version at `rev`, or undefined if the key did not exist then. */
-export function versionAt(rec: KeyRecord, rev: number): KeyValue | undefined {
+export function versionAt(rec: KeyRecord, rev: number): StoredKv | undefined {
   const h = rec.history;
   const last = h[h.length - 1];
   // Reads at the current revision are the common case: skip the binary search.
@@ -67,7 +92,7 @@ export function versionAt(rec: KeyRecord, rev: number): KeyValue | undefined {
 }
 
 /** The live version that `kv` (an entry of rec.history) replaced, if any. */
-export function previousOf(rec: KeyRecord, kv: KeyValue): KeyValue | undefined {
+export function previousOf(rec: KeyRecord, kv: StoredKv): StoredKv | undefined {
   const i = indexAt(rec.history, kv.modRevision);
   const p = i > 0 ? rec.history[i - 1] : undefined;
   return p === undefined || p.version === 0 ? undefined : p;

@@ -20,8 +20,7 @@
  * they follow from the live keys' lease fields.
  */
 import { Buffer } from 'node:buffer';
-import { EMPTY_BYTES } from './keys.js';
-import type { KeyValue } from './types.js';
+import type { StoredKv } from './record.js';
 
 const MAGIC = [0x4b, 0x56, 0x53, 0x01]; // "KVS", format 1
 
@@ -46,10 +45,10 @@ function uvarintSize(n: number): number {
   return size;
 }
 
-function kvSize(kv: KeyValue): number {
+function kvSize(id: string, kv: StoredKv): number {
   return (
-    uvarintSize(kv.key.length) +
-    kv.key.length +
+    uvarintSize(id.length) +
+    id.length +
     uvarintSize(kv.createRevision) +
     uvarintSize(kv.modRevision) +
     uvarintSize(kv.version) +
@@ -60,10 +59,14 @@ function kvSize(kv: KeyValue): number {
 }
 
 class Writer {
+  private readonly b: Buffer;
+
   constructor(
     readonly buf: Uint8Array,
     private pos = 0,
-  ) {}
+  ) {
+    this.b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   uvarint(n: number): void {
     while (n >= 0x80) {
@@ -78,19 +81,19 @@ class Writer {
     this.pos += b.length;
   }
 
-  bytes(b: Uint8Array): void {
-    this.uvarint(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+  /** A latin1 string (key id or value) as its length and its bytes. */
+  latin1(s: string): void {
+    this.uvarint(s.length);
+    this.pos += this.b.write(s, this.pos, s.length, 'latin1');
   }
 
-  kv(kv: KeyValue): void {
-    this.bytes(kv.key);
+  kv(id: string, kv: StoredKv): void {
+    this.latin1(id);
     this.uvarint(kv.createRevision);
     this.uvarint(kv.modRevision);
     this.uvarint(kv.version);
     this.uvarint(kv.lease);
-    this.bytes(kv.value);
+    this.latin1(kv.value);
   }
 
   get offset(): number {
@@ -98,15 +101,21 @@ class Writer {
   }
 }
 
+/** Versions with the ids of their keys (parallel arrays). */
+export interface StoredVersions {
+  ids: readonly string[];
+  kvs: readonly StoredKv[];
+}
+
 /** What a snapshot is encoded from: captured at one instant (see KvStore.snapshotSource). */
 export interface SnapshotSource {
   header: SnapshotHeader;
-  base: readonly KeyValue[];
-  log: readonly KeyValue[];
+  base: StoredVersions;
+  log: StoredVersions;
 }
 
-export function encodeSnapshot(h: SnapshotHeader, base: readonly KeyValue[], log: readonly KeyValue[]): Uint8Array {
-  const steps = encodeSteps({ header: h, base, log }, Number.POSITIVE_INFINITY);
+export function encodeSnapshot(src: SnapshotSource): Uint8Array {
+  const steps = encodeSteps(src, Number.POSITIVE_INFINITY);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -127,12 +136,12 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
   let size = MAGIC.length + uvarintSize(h.revision) + uvarintSize(h.compactRevision) + uvarintSize(h.lastLeaseId);
   size += uvarintSize(h.leases.length / 2);
   for (const n of h.leases) size += uvarintSize(n);
-  size += uvarintSize(base.length) + uvarintSize(log.length);
+  size += uvarintSize(base.kvs.length) + uvarintSize(log.kvs.length);
   // Sizing reads no value bytes: it counts against the slice as a sixteenth of its size.
   let budget = sliceBytes;
-  for (const part of [base, log]) {
-    for (const kv of part) {
-      const n = kvSize(kv);
+  for (const { ids, kvs } of [base, log]) {
+    for (let i = 0; i < kvs.length; i++) {
+      const n = kvSize(ids[i], kvs[i]);
       size += n;
       budget -= 16 + (n >> 4);
       if (budget <= 0) {
@@ -148,11 +157,11 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
   w.uvarint(h.lastLeaseId);
   w.uvarint(h.leases.length / 2);
   for (const n of h.leases) w.uvarint(n);
-  for (const part of [base, log]) {
-    w.uvarint(part.length);
-    for (const kv of part) {
+  for (const { ids, kvs } of [base, log]) {
+    w.uvarint(kvs.length);
+    for (let i = 0; i < kvs.length; i++) {
       const at = w.offset;
-      w.kv(kv);
+      w.kv(ids[i], kvs[i]);
       budget -= w.offset - at;
       if (budget <= 0) {
         yield;
@@ -164,11 +173,7 @@ export function* encodeSteps({ header: h, base, log }: SnapshotSource, sliceByte
   return w.buf;
 }
 
-/**
- * Sequential reader. Keys are handed out as latin1 ids read straight from the buffer, so the
- * caller copies key bytes only for keys it has not seen; values are always copied, since a view
- * would pin the whole snapshot buffer.
- */
+/** Sequential reader. Keys and values come out as latin1 strings (copies: nothing keeps the snapshot buffer). */
 export class SnapshotReader {
   private pos = 0;
   private readonly view: Buffer;
@@ -217,30 +222,19 @@ export class SnapshotReader {
     return { revision, compactRevision, lastLeaseId, leases };
   }
 
-  /** Reads a KV's key as an id; then call kvBody with the key bytes to use. */
+  /** Reads a KV's key as an id; then call kvBody for the rest. */
   keyId(): string {
     const [start, len] = this.span();
     if (len === 0) corrupt('empty key');
-    this.lastKey = this.view.subarray(start, start + len);
     return this.view.toString('latin1', start, start + len);
   }
 
-  /** The key bytes of the KV being read, as a view into the snapshot: copy before keeping. */
-  lastKey: Uint8Array = EMPTY_BYTES;
-
-  kvBody(key: Uint8Array): KeyValue {
+  kvBody(): StoredKv {
     const createRevision = this.uvarint();
     const modRevision = this.uvarint();
     const version = this.uvarint();
     const lease = this.uvarint();
     const [start, len] = this.span();
-    return Object.freeze({
-      key,
-      createRevision,
-      modRevision,
-      version,
-      value: len === 0 ? EMPTY_BYTES : new Uint8Array(this.view.subarray(start, start + len)),
-      lease,
-    });
+    return Object.freeze({ createRevision, modRevision, version, value: len === 0 ? '' : this.view.toString('latin1', start, start + len), lease });
   }
 }

@@ -6,10 +6,10 @@
  * Pure by contract: no clock, randomness, I/O, timers or async in this folder.
  */
 import type { KeyRange } from './keys.js';
-import { compareBytes, copyBytes, EMPTY_BYTES, inRange, keyId, keyRange, showKey } from './keys.js';
+import { compareLatin1, EMPTY_BYTES, inRange, keyId, keyRange, latin1Bytes, showKey } from './keys.js';
 import { KeyIndex } from './keyindex.js';
-import type { Change, KeyRecord } from './record.js';
-import { indexAt, liveKv, previousOf, tombstone, versionAt } from './record.js';
+import type { Change, KeyRecord, StoredKv } from './record.js';
+import { indexAt, liveKv, previousOf, tombstone, toKeyValue, versionAt } from './record.js';
 import { corrupt, encodeSnapshot, SnapshotReader, type SnapshotSource } from './snapshot.js';
 import type {
   CompactionRequest,
@@ -87,10 +87,8 @@ export class KvStore {
   private readonly compactable = new Set<KeyRecord>();
   /** Every change after compactRev in revision then execution order: logKvs[i] is a version of
    *  logRecs[i]. Serves watch replay and the snapshot. */
-  private logKvs: KeyValue[] = [];
+  private logKvs: StoredKv[] = [];
   private logRecs: KeyRecord[] = [];
-  /** Set for the duration of apply(cmd, { adoptValues: true }). */
-  private adoptValues = false;
   private readonly leaseMap = new Map<number, Lease>();
   /** Highest lease ID ever granted: automatic IDs are never reused, so a client holding a revoked
    *  lease's ID cannot end up keeping someone else's lease alive. */
@@ -133,15 +131,7 @@ export class KvStore {
     validateCommand(cmd);
   }
 
-  /**
-   * Applies one command. With `adoptValues`, the caller gives the store the value bytes of its
-   * puts: they never change again and are not views onto a buffer much larger than the command
-   * (a member applying a Raft entry's own data). The store then keeps them as they are instead of
-   * copying each, which saves an ArrayBuffer per stored version. Keys are copied regardless: a
-   * key lives as long as the key exists, and a view would keep its first write's whole entry
-   * (first value included) in memory that long.
-   */
-  apply(cmd: KvCommand, opts?: { adoptValues?: boolean }): KvCommandResult | KvError {
+  apply(cmd: KvCommand): KvCommandResult | KvError {
     if (this.busy) throw new Error('KvStore.apply called re-entrantly (from a watch callback)');
     try {
       validateCommand(cmd);
@@ -150,7 +140,6 @@ export class KvStore {
       throw err;
     }
     this.busy = true;
-    this.adoptValues = opts?.adoptValues === true;
     try {
       switch (cmd.op) {
         case 'put':
@@ -170,7 +159,6 @@ export class KvStore {
       }
     } finally {
       this.busy = false;
-      this.adoptValues = false;
     }
   }
 
@@ -192,7 +180,7 @@ export class KvStore {
     this.hub.deliver(ctx.rev, ctx.changes);
   }
 
-  private addVersion(rec: KeyRecord, kv: KeyValue): void {
+  private addVersion(rec: KeyRecord, kv: StoredKv): void {
     rec.history.push(kv);
     this.countVersion(rec, kv);
   }
@@ -200,14 +188,14 @@ export class KvStore {
   /** A record whose first version is `kv`. Its history is created holding it: an empty array that
    *  grows by push reserves room for 16 versions, about 130 bytes per key that most keys (written
    *  once between compactions) never use. */
-  private newRecord(id: string, kv: KeyValue): KeyRecord {
-    const rec: KeyRecord = { id, key: kv.key, history: [kv] };
+  private newRecord(id: string, kv: StoredKv): KeyRecord {
+    const rec: KeyRecord = { id, history: [kv] };
     this.countVersion(rec, kv);
     return rec;
   }
 
-  private countVersion(rec: KeyRecord, kv: KeyValue): void {
-    this.bytes += VERSION_OVERHEAD + kv.key.length + kv.value.length;
+  private countVersion(rec: KeyRecord, kv: StoredKv): void {
+    this.bytes += VERSION_OVERHEAD + rec.id.length + kv.value.length;
     if (kv.version === 0 || rec.history.length > 1) this.compactable.add(rec);
   }
 
@@ -242,12 +230,11 @@ export class KvStore {
     const prev = rec === undefined ? undefined : liveKv(rec);
     if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw new Error('put: ignore* on a missing key passed the check');
     const lease = req.ignoreLease ? prev!.lease : (req.lease ?? 0);
-    const kv: KeyValue = Object.freeze({
-      key: rec === undefined ? copyBytes(req.key) : rec.key,
+    const kv: StoredKv = Object.freeze({
       createRevision: prev === undefined ? ctx.rev : prev.createRevision,
       modRevision: ctx.rev,
       version: prev === undefined ? 1 : prev.version + 1,
-      value: req.ignoreValue ? prev!.value : storedValue(req.value, this.adoptValues),
+      value: req.ignoreValue ? prev!.value : keyId(req.value),
       lease,
     });
     if (rec === undefined) {
@@ -263,13 +250,13 @@ export class KvStore {
       if (oldLease !== 0) this.leaseMap.get(oldLease)?.keys.delete(rec);
       if (lease !== 0) this.leaseMap.get(lease)!.keys.add(rec);
     }
-    return req.prevKv && prev !== undefined ? { header, prevKv: prev } : { header };
+    return req.prevKv && prev !== undefined ? { header, prevKv: toKeyValue(id, prev) } : { header };
   }
 
   /** Tombstones a live key; returns the version it replaced. */
-  private deleteKey(rec: KeyRecord, ctx: WriteCtx): KeyValue {
+  private deleteKey(rec: KeyRecord, ctx: WriteCtx): StoredKv {
     const prev = liveKv(rec)!;
-    const kv = tombstone(rec.key, ctx.rev);
+    const kv = tombstone(ctx.rev);
     this.addVersion(rec, kv);
     ctx.changes.push({ rec, kv, prev });
     if (prev.lease !== 0) this.leaseMap.get(prev.lease)?.keys.delete(rec);
@@ -293,7 +280,7 @@ export class KvStore {
     const prevKvs: KeyValue[] = [];
     for (const rec of victims) {
       const prev = this.deleteKey(rec, ctx);
-      if (req.prevKv) prevKvs.push(prev);
+      if (req.prevKv) prevKvs.push(toKeyValue(rec.id, prev));
     }
     return { header, deleted: victims.length, prevKvs };
   }
@@ -417,7 +404,7 @@ export class KvStore {
       if (i < 0) continue;
       const drop = h[i].version === 0 ? i + 1 : i;
       if (drop === 0) continue;
-      for (let j = 0; j < drop; j++) this.bytes -= VERSION_OVERHEAD + h[j].key.length + h[j].value.length;
+      for (let j = 0; j < drop; j++) this.bytes -= VERSION_OVERHEAD + rec.id.length + h[j].value.length;
       h.splice(0, drop);
       if (h.length === 0) {
         this.records.delete(rec.id);
@@ -473,10 +460,7 @@ export class KvStore {
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  /**
-   * Serves a read at `req.revision` (0: current). The returned KeyValue objects are shared with
-   * the store and frozen; their Uint8Arrays must not be mutated.
-   */
+  /** Serves a read at `req.revision` (0: current). The KeyValues returned are the caller's own. */
   range(req: RangeRequest): RangeResponse {
     validateRange(req, 'range');
     const rev = req.revision ?? 0;
@@ -514,7 +498,8 @@ export class KvStore {
     // Without sorting or filters, the first `limit` keys in key order are the answer.
     const collectAll = order !== 'none' || filtered;
     let count = 0;
-    let kvs: KeyValue[] = [];
+    const ids: string[] = [];
+    const kvs: StoredKv[] = [];
     this.scan(keyRange(req.key, req.rangeEnd), (rec) => {
       const kv = versionAt(rec, atRev);
       if (kv === undefined) return;
@@ -529,24 +514,26 @@ export class KvStore {
       ) {
         return;
       }
+      ids.push(rec.id);
       kvs.push(kv);
     });
     let more = false;
+    // Indices into ids/kvs, in the order the result lists them.
+    const picked = order !== 'none' && !countOnly ? sortedIndices(kvs, target, order === 'descend') : kvs.map((_, i) => i);
     if (!countOnly) {
-      if (order !== 'none') sortKvs(kvs, target, order === 'descend');
       if (limit > 0) {
         if (collectAll) {
-          if (kvs.length > limit) {
-            kvs.length = limit;
+          if (picked.length > limit) {
+            picked.length = limit;
             more = true;
           }
         } else {
           more = count > limit;
         }
       }
-      if (req.keysOnly) kvs = kvs.map((kv) => Object.freeze({ ...kv, value: EMPTY_BYTES }));
     }
-    return { header, kvs, more, count };
+    const keysOnly = req.keysOnly === true;
+    return { header, kvs: picked.map((i) => toKeyValue(ids[i], kvs[i], keysOnly)), more, count };
   }
 
   private scan(r: KeyRange, fn: (rec: KeyRecord) => boolean | void): void {
@@ -609,7 +596,7 @@ export class KvStore {
           const kv = kvs[i];
           const rec = recs[i];
           if (!inRange(w.range, rec.id) || !wants(w, kv)) continue;
-          events.push(makeEvent(kv, w.prevKv ? previousOf(rec, kv) : undefined, w.prevKv));
+          events.push(makeEvent(rec.id, kv, w.prevKv ? previousOf(rec, kv) : undefined, w.prevKv));
         }
         if (events.length > 0) w.onEvents(events, rev);
       }
@@ -621,8 +608,7 @@ export class KvStore {
   // ---- snapshots ------------------------------------------------------------------------------
 
   snapshot(): Uint8Array {
-    const src = this.snapshotSource();
-    return encodeSnapshot(src.header, src.base, src.log);
+    return encodeSnapshot(this.snapshotSource());
   }
 
   /**
@@ -632,15 +618,19 @@ export class KvStore {
   snapshotSource(): SnapshotSource {
     const leases: number[] = [];
     for (const id of [...this.leaseMap.keys()].sort((a, b) => a - b)) leases.push(id, this.leaseMap.get(id)!.ttl);
-    const base: KeyValue[] = [];
+    const base = { ids: [] as string[], kvs: [] as StoredKv[] };
     const compactRev = this.compactRev;
     if (compactRev > 0) {
       this.index.forEach('', undefined, (rec) => {
         const kv = rec.history[0];
-        if (kv.modRevision <= compactRev) base.push(kv);
+        if (kv.modRevision <= compactRev) {
+          base.ids.push(rec.id);
+          base.kvs.push(kv);
+        }
       });
     }
-    return { header: { revision: this.rev, compactRevision: compactRev, lastLeaseId: this.lastLeaseId, leases }, base, log: this.logKvs.slice() };
+    const log = { ids: this.logRecs.map((r) => r.id), kvs: this.logKvs.slice() };
+    return { header: { revision: this.rev, compactRevision: compactRev, lastLeaseId: this.lastLeaseId, leases }, base, log };
   }
 
   /** Rebuilds a store from snapshot(); throws (a plain Error) on a corrupt snapshot. */
@@ -659,13 +649,13 @@ export class KvStore {
       s.leaseMap.set(id, { id, ttl, keys: new Set() });
       s.bytes += LEASE_OVERHEAD;
     }
-    const next = (): [KeyRecord, KeyValue] => {
+    const next = (): [KeyRecord, StoredKv] => {
       const id = r.keyId();
       let rec = s.records.get(id);
-      const kv = r.kvBody(rec === undefined ? copyBytes(r.lastKey) : rec.key);
+      const kv = r.kvBody();
       const last = rec?.history[rec.history.length - 1];
-      if (last !== undefined && last.modRevision >= kv.modRevision) corrupt(`versions of ${showKey(kv.key)} out of order`);
-      if (kv.modRevision > s.rev) corrupt(`version of ${showKey(kv.key)} newer than the revision`);
+      if (last !== undefined && last.modRevision >= kv.modRevision) corrupt(`versions of ${showKey(latin1Bytes(id))} out of order`);
+      if (kv.modRevision > s.rev) corrupt(`version of ${showKey(latin1Bytes(id))} newer than the revision`);
       if (kv.version === 0 && (kv.createRevision !== 0 || kv.lease !== 0 || kv.value.length !== 0)) corrupt('bad tombstone');
       if (rec === undefined) {
         rec = s.newRecord(id, kv);
@@ -698,7 +688,7 @@ export class KvStore {
       const kv = liveKv(rec);
       if (kv === undefined || kv.lease === 0) continue;
       const lease = s.leaseMap.get(kv.lease);
-      if (lease === undefined) corrupt(`key ${showKey(rec.key)} attached to missing lease ${kv.lease}`);
+      if (lease === undefined) corrupt(`key ${showKey(latin1Bytes(rec.id))} attached to missing lease ${kv.lease}`);
       lease.keys.add(rec);
     }
     return s;
@@ -719,7 +709,7 @@ function byId(a: KeyRecord, b: KeyRecord): number {
 }
 
 /** Index of the first log entry with modRevision > rev. */
-function firstAfter(kvs: readonly KeyValue[], rev: number): number {
+function firstAfter(kvs: readonly StoredKv[], rev: number): number {
   let lo = 0;
   let hi = kvs.length;
   while (lo < hi) {
@@ -731,7 +721,7 @@ function firstAfter(kvs: readonly KeyValue[], rev: number): number {
 }
 
 function leaseInfo(l: Lease): LeaseInfo {
-  return { ID: l.id, grantedTTL: l.ttl, keys: [...l.keys].sort(byId).map((r) => r.key) };
+  return { ID: l.id, grantedTTL: l.ttl, keys: [...l.keys].sort(byId).map((r) => latin1Bytes(r.id)) };
 }
 
 function branch(t: TxnRequest, ok: boolean): readonly RequestOp[] {
@@ -751,7 +741,7 @@ function asTxn(op: RequestOp): TxnRequest {
   return (op as { requestTxn: TxnRequest }).requestTxn;
 }
 
-function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
+function compareKv(c: Compare, kv: StoredKv | undefined): boolean {
   let r: number;
   switch (c.target) {
     case 'version':
@@ -767,7 +757,7 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
       r = (kv?.lease ?? 0) - (c.lease ?? 0);
       break;
     case 'value':
-      r = compareBytes(kv?.value ?? EMPTY_BYTES, c.value ?? EMPTY_BYTES);
+      r = compareLatin1(kv?.value ?? '', keyId(c.value ?? EMPTY_BYTES));
       break;
   }
   switch (c.result) {
@@ -782,23 +772,19 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
   }
 }
 
-function sortKvs(kvs: KeyValue[], target: SortTarget, descending: boolean): void {
+/** The order of a range's results by `target` (ids and kvs arrive in ascending key order). */
+function sortedIndices(kvs: readonly StoredKv[], target: SortTarget, descending: boolean): number[] {
+  const idx = kvs.map((_, i) => i);
   if (target === 'key') {
-    // kvs arrive in ascending key order; only descending needs work.
-    if (descending) kvs.reverse();
-    return;
+    // Already ascending; only descending needs work.
+    if (descending) idx.reverse();
+    return idx;
   }
   const sign = descending ? -1 : 1;
-  const field = (kv: KeyValue): number =>
+  const field = (kv: StoredKv): number =>
     target === 'version' ? kv.version : target === 'create' ? kv.createRevision : kv.modRevision;
   // Array#sort is stable, so equal targets stay in key order.
-  if (target === 'value') kvs.sort((a, b) => sign * compareBytes(a.value, b.value));
-  else kvs.sort((a, b) => sign * (field(a) - field(b)));
-}
-
-/** The bytes a put stores: the caller's own when adopted (an empty value never is: it would keep
- *  its whole entry alive for nothing), else a copy. */
-function storedValue(value: Uint8Array, adopt: boolean): Uint8Array {
-  if (value.length === 0) return EMPTY_BYTES;
-  return adopt ? value : copyBytes(value);
+  if (target === 'value') idx.sort((a, b) => sign * compareLatin1(kvs[a].value, kvs[b].value));
+  else idx.sort((a, b) => sign * (field(kvs[a]) - field(kvs[b])));
+  return idx;
 }

@@ -9,6 +9,7 @@
 import type { KeyRange } from './keys.js';
 import { inRange } from './keys.js';
 import type { Change } from './record.js';
+import { toKeyValue } from './record.js';
 import type { WatchEvent } from './types.js';
 
 export type OnEvents = (events: WatchEvent[], revision: number) => void;
@@ -30,9 +31,10 @@ interface RangeGroup {
   readonly watchers: Set<Watcher>;
 }
 
-export function makeEvent(kv: Change['kv'], prev: Change['prev'], withPrev: boolean): WatchEvent {
+export function makeEvent(id: string, kv: Change['kv'], prev: Change['prev'], withPrev: boolean): WatchEvent {
   const type = kv.version === 0 ? 'DELETE' : 'PUT';
-  return Object.freeze(withPrev && prev !== undefined ? { type, kv, prevKv: prev } : { type, kv });
+  const ev = toKeyValue(id, kv);
+  return Object.freeze(withPrev && prev !== undefined ? { type, kv: ev, prevKv: toKeyValue(id, prev) } : { type, kv: ev });
 }
 
 export function wants(w: Watcher, kv: Change['kv']): boolean {
@@ -99,8 +101,8 @@ export class WatchHub {
       const add = (w: Watcher): void => {
         if (rev < w.minRev || !wants(w, c.kv)) return;
         let ev: WatchEvent;
-        if (w.prevKv) ev = withPrev ??= makeEvent(c.kv, c.prev, true);
-        else ev = plain ??= makeEvent(c.kv, c.prev, false);
+        if (w.prevKv) ev = withPrev ??= makeEvent(c.rec.id, c.kv, c.prev, true);
+        else ev = plain ??= makeEvent(c.rec.id, c.kv, c.prev, false);
         const batch = batches.get(w);
         if (batch) batch.push(ev);
         else batches.set(w, [ev]);

@@ -662,9 +662,7 @@ export class RaftKvServer implements RaftKvApi {
       return;
     }
     if ('kv' in payload) {
-      // The values are views into this entry's data, which is its own buffer (encodePayload's
-      // copy on the leader, the peer frame decoder's or the WAL reader's elsewhere).
-      const result = this.state.kv.apply(payload.kv, { adoptValues: true });
+      const result = this.state.kv.apply(payload.kv);
       this.afterKvApply(payload.kv, result);
       this.settle(payload.p, result instanceof KvError ? kvToRaftKvError(result) : result);
     } else {
