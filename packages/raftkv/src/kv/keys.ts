@@ -26,16 +26,6 @@ export function compareLatin1(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A private copy as a plain Uint8Array, so later mutation of (or a view onto a larger buffer in)
- *  a caller's bytes can neither change nor pin stored state. */
-export function copyBytes(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b);
-}
-
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
-}
-
 /**
  * The half-open interval [start, end) of key ids a request covers.
  * `end === undefined` means unbounded (etcd's "\0" range end).

@@ -44,10 +44,6 @@ export interface Change {
   readonly prev: StoredKv | undefined;
 }
 
-export function isTombstone(kv: StoredKv): boolean {
-  return kv.version === 0;
-}
-
 /** The DELETE event's kv, stored as the history entry of a deletion. */
 export function tombstone(revision: number): StoredKv {
   return Object.freeze({ createRevision: 0, modRevision: revision, version: 0, value: '', lease: 0 });
