@@ -174,7 +174,8 @@ describe('flotilla scheduler failover with a backlog', () => {
         const log = standby!.log.join('').split('\n');
         const failed = log.filter((l) => l.includes('could not record an event')).length;
         const dropped = log.some((l) => l.includes('events dropped'));
-        throw new Error(`${(err as Error).message}: ${podsWithEvents} pods had one; ${standby!.name} logged ${failed} failed event writes${dropped ? ' and dropped events' : ''}`);
+        const lease = log.filter((l) => /Lease|leader/.test(l)).map((l) => l.slice(0, 200));
+        throw new Error(`${(err as Error).message}: ${podsWithEvents} pods had one; ${standby!.name} logged ${failed} failed event writes${dropped ? ' and dropped events' : ''}; its Lease lines: ${JSON.stringify(lease)}`);
       });
       const eventsPerPod = new Map<string, Ev[]>();
       for (const e of scheduled) eventsPerPod.set(e.involvedObject?.name ?? '', [...(eventsPerPod.get(e.involvedObject?.name ?? '') ?? []), e]);
