@@ -10,9 +10,13 @@ import { Buffer } from 'node:buffer';
 
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
-export function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+/** Bytes as a latin1 string: one char code (0..255) per byte. How the store keeps keys and values. */
+export function latin1Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
+
+/** A key's id: its bytes as a latin1 string (see the header). */
+export const keyId: (key: Uint8Array) => string = latin1Of;
 
 /** The bytes of a latin1 string (a key id or a stored value), as a plain Uint8Array. */
 export function latin1Bytes(s: string): Uint8Array {

@@ -6,7 +6,7 @@
  * Pure by contract: no clock, randomness, I/O, timers or async in this folder.
  */
 import type { KeyRange } from './keys.js';
-import { compareLatin1, EMPTY_BYTES, inRange, keyId, keyRange, latin1Bytes, showKey } from './keys.js';
+import { compareLatin1, EMPTY_BYTES, inRange, keyId, keyRange, latin1Bytes, latin1Of, showKey } from './keys.js';
 import { KeyIndex } from './keyindex.js';
 import type { Change, KeyRecord, StoredKv } from './record.js';
 import { indexAt, liveKv, previousOf, tombstone, toKeyValue, versionAt } from './record.js';
@@ -234,7 +234,7 @@ export class KvStore {
       createRevision: prev === undefined ? ctx.rev : prev.createRevision,
       modRevision: ctx.rev,
       version: prev === undefined ? 1 : prev.version + 1,
-      value: req.ignoreValue ? prev!.value : keyId(req.value),
+      value: req.ignoreValue ? prev!.value : latin1Of(req.value),
       lease,
     });
     if (rec === undefined) {
@@ -518,22 +518,23 @@ export class KvStore {
       kvs.push(kv);
     });
     let more = false;
-    // Indices into ids/kvs, in the order the result lists them.
-    const picked = order !== 'none' && !countOnly ? sortedIndices(kvs, target, order === 'descend') : kvs.map((_, i) => i);
-    if (!countOnly) {
-      if (limit > 0) {
-        if (collectAll) {
-          if (picked.length > limit) {
-            picked.length = limit;
-            more = true;
-          }
-        } else {
-          more = count > limit;
-        }
+    // Sorted results are listed through indices into ids/kvs; unsorted ones are in key order.
+    const sorted = order !== 'none' && !countOnly ? sortedIndices(kvs, target, order === 'descend') : undefined;
+    let n = kvs.length;
+    if (!countOnly && limit > 0) {
+      if (!collectAll) more = count > limit;
+      else if (n > limit) {
+        n = limit;
+        more = true;
       }
     }
     const keysOnly = req.keysOnly === true;
-    return { header, kvs: picked.map((i) => toKeyValue(ids[i], kvs[i], keysOnly)), more, count };
+    const out: KeyValue[] = new Array<KeyValue>(n);
+    for (let i = 0; i < n; i++) {
+      const j = sorted === undefined ? i : sorted[i];
+      out[i] = toKeyValue(ids[j], kvs[j], keysOnly);
+    }
+    return { header, kvs: out, more, count };
   }
 
   private scan(r: KeyRange, fn: (rec: KeyRecord) => boolean | void): void {
@@ -757,7 +758,7 @@ function compareKv(c: Compare, kv: StoredKv | undefined): boolean {
       r = (kv?.lease ?? 0) - (c.lease ?? 0);
       break;
     case 'value':
-      r = compareLatin1(kv?.value ?? '', keyId(c.value ?? EMPTY_BYTES));
+      r = compareLatin1(kv?.value ?? '', latin1Of(c.value ?? EMPTY_BYTES));
       break;
   }
   switch (c.result) {

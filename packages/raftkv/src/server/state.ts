@@ -61,13 +61,8 @@ export class MemberState {
    * encode() of the state as it is at this call, with the key-value part encoded in slices
    * (awaiting `pause` between them) while the caller goes on applying entries.
    */
-  async encodeInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
-    const steps = this.encodeSteps(sliceBytes, 0);
-    for (;;) {
-      const r = steps.next();
-      if (r.done) return r.value;
-      await pause();
-    }
+  encodeInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
+    return runSteps(this.encodeSteps(sliceBytes, 0), pause);
   }
 
   /**
@@ -75,13 +70,7 @@ export class MemberState {
    * checksum too is computed a slice at a time, into room left at the end (no copy of the state).
    */
   async encodeSealedInSlices(pause: () => Promise<void>, sliceBytes = 16 * 1024 * 1024): Promise<Uint8Array> {
-    const steps = this.encodeSteps(sliceBytes, SHA256_BYTES);
-    let r = steps.next();
-    while (!r.done) {
-      await pause();
-      r = steps.next();
-    }
-    const out = r.value;
+    const out = await runSteps(this.encodeSteps(sliceBytes, SHA256_BYTES), pause);
     const stateBytes = out.length - SHA256_BYTES;
     const hash = createHash('sha256');
     for (let off = 0; off < stateBytes; off += sliceBytes) {
@@ -107,6 +96,14 @@ export class MemberState {
     const s = unpackValue<StateSnapshotV1>(data);
     if (!s || s.v !== 1 || !(s.kv instanceof Uint8Array)) throw new Error('state snapshot: unknown format');
     return new MemberState(KvStore.restore(s.kv), s.clusterId, s.members);
+  }
+}
+
+/** Runs `steps` to the end, awaiting `pause` between them; the first runs before this returns. */
+async function runSteps<T>(steps: Generator<void, T>, pause: () => Promise<void>): Promise<T> {
+  for (let r = steps.next(); ; r = steps.next()) {
+    if (r.done) return r.value;
+    await pause();
   }
 }
 
