@@ -30,10 +30,14 @@ export function schedulerCommand(): Command {
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .action(async (flags: SchedulerFlags) => {
       const { KubeClient, LeaderElector, loadKubeconfig } = await import('@flotilla/client');
-      const { Scheduler } = await import('@flotilla/scheduler');
+      const { EVENT_FLUSH_ON_STOP_MS, Scheduler, schedulerEventRecorder } = await import('@flotilla/scheduler');
       const log = pino({ level: flags.logLevel, base: { pid: process.pid, component: 'scheduler', node: flags.name } });
       const client = new KubeClient({ ...loadKubeconfig(flags.kubeconfig, flags.context), userAgent: 'flotilla-scheduler' });
-      const newScheduler = (): InstanceType<typeof Scheduler> => new Scheduler({ client, log: (msg, fields) => log.info(fields ?? {}, msg) });
+      const logInfo = (msg: string, fields?: Record<string, unknown>): void => log.info(fields ?? {}, msg);
+      // One recorder for the life of the process: a replica that loses the Lease still sends the
+      // events of the binds it made before (they are facts), and the next term adds to the queue.
+      const recorder = schedulerEventRecorder(client, 'default-scheduler', logInfo);
+      const newScheduler = (): InstanceType<typeof Scheduler> => new Scheduler({ client, log: logInfo, recorder });
       let scheduler: InstanceType<typeof Scheduler> | undefined;
       let stopping = false;
       const exit = async (reason: string, code: number): Promise<void> => {
@@ -43,6 +47,7 @@ export function schedulerCommand(): Command {
         setTimeout(() => process.exit(code), 5_000).unref();
         await elector?.stop().catch(() => undefined);
         await scheduler?.stop().catch(() => undefined);
+        await recorder.close(EVENT_FLUSH_ON_STOP_MS);
         await client.close().catch(() => undefined);
         process.exit(code);
       };

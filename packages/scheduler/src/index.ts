@@ -7,4 +7,4 @@ export { addPod, newNodeInfo, nodeAllocatable, podController, podHostPorts, podR
 export type { Plugin } from './plugins/plugin.js';
 export { SchedulerCache } from './cache.js';
 export { EventRecorder, type EventRecorderOptions } from './recorder.js';
-export { Scheduler, type SchedulerOptions } from './scheduler.js';
+export { EVENT_FLUSH_ON_STOP_MS, Scheduler, schedulerEventRecorder, type SchedulerOptions } from './scheduler.js';

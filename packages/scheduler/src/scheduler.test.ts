@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, type KubeObject, type WatchEvent } from '@flotilla/api';
 import type { KubeClient, ResourceRef } from '@flotilla/client';
 import { seededRandom } from '@flotilla/raftkv';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, schedulerEventRecorder } from './scheduler.js';
 
 interface PendingBind {
   key: string;
@@ -21,6 +21,9 @@ class FakeApi {
   readonly objects = { pods: new Map<string, KubeObject>(), nodes: new Map<string, KubeObject>() };
   readonly binds: PendingBind[] = [];
   readonly events: KubeObject[] = [];
+  /** While set, event creates wait (as on a loaded API server) until releaseEvents(). */
+  holdEvents = false;
+  private readonly heldEvents: (() => void)[] = [];
   private readonly watchers = new Map<string, (ev: WatchEvent<KubeObject>) => void>();
   private rv = 1;
 
@@ -44,10 +47,14 @@ class FakeApi {
         fail: reject,
       });
     }),
-    create: async (_r: ResourceRef, obj: KubeObject) => {
-      this.events.push(obj);
-      return obj;
-    },
+    create: (_r: ResourceRef, obj: KubeObject) => new Promise((resolve) => {
+      const done = (): void => {
+        this.events.push(obj);
+        resolve(obj);
+      };
+      if (this.holdEvents) this.heldEvents.push(done);
+      else done();
+    }),
     patch: async () => ({}),
   } as unknown as KubeClient;
 
@@ -59,6 +66,11 @@ class FakeApi {
     const existed = this.objects[kind].has(key);
     this.objects[kind].set(key, obj);
     this.watchers.get(kind)?.({ type: existed ? 'MODIFIED' : 'ADDED', object: obj });
+  }
+
+  releaseEvents(): void {
+    this.holdEvents = false;
+    for (const done of this.heldEvents.splice(0)) done();
   }
 
   addNode(name: string, cpu: string): void {
@@ -116,6 +128,27 @@ describe('Scheduler binding cycle', () => {
     expect(nodes.sort()).toEqual(['a', 'b', 'c', 'd']); // no node got two: assumed pods counted before any bind was seen
     await until('a Scheduled event per pod', () => api.events.length === 4);
     expect(api.events.every((e) => e.reason === 'Scheduled')).toBe(true);
+  });
+
+  it('leaves a recorder passed in running on stop(): the events of binds made before are still sent', async () => {
+    // What a replica that loses its Lease does: it stops its Scheduler, and the Scheduled events
+    // still queued (the API server being slow) must not be dropped with it.
+    const api = new FakeApi();
+    api.holdEvents = true;
+    const recorder = schedulerEventRecorder(api.client, 'default-scheduler');
+    const scheduler = new Scheduler({ client: api.client, random: seededRandom(3), recorder });
+    await scheduler.start();
+    for (const n of ['a', 'b', 'c', 'd']) api.addNode(n, '1');
+    for (let i = 0; i < 4; i++) api.addPod(`p${i}`, '600m');
+    for (let bound = 0; bound < 4; bound++) (await until('a bind', () => api.binds.shift())).succeed();
+    await until('every event queued', () => recorder.pending === 4);
+    await scheduler.stop(); // does not wait for the events: the recorder is not its own
+    expect(api.events).toHaveLength(0);
+    api.releaseEvents();
+    await recorder.flush();
+    expect(api.events.map((e) => (e.involvedObject as { name: string }).name).sort()).toEqual(['p0', 'p1', 'p2', 'p3']);
+    expect(recorder.dropped).toBe(0);
+    await recorder.close(0);
   });
 
   it('un-assumes a pod whose bind failed and binds it again after a back-off', async () => {

@@ -34,6 +34,13 @@ export interface SchedulerOptions {
   percentageOfNodesToScore?: number;
   /** Binds sent and not yet answered, at most; the next decision waits for a free one. Default 16. */
   maxInFlightBinds?: number;
+  /**
+   * Where events go. A recorder passed in outlives this scheduler: stop() leaves it running and
+   * its owner closes it. A replica that loses its Lease stops its Scheduler, but the events of
+   * binds it already made are still true and must still be sent (a Scheduler of its own, closed
+   * on stop, would drop them). Default: a recorder of its own, closed by stop().
+   */
+  recorder?: EventRecorder;
 }
 
 const spec = (p: KubeObject): Record<string, unknown> => (isObject(p.spec) ? p.spec : {});
@@ -42,7 +49,19 @@ const spec = (p: KubeObject): Record<string, unknown> => (isObject(p.spec) ? p.s
 const BIND_RETRY_BASE_MS = 100;
 const BIND_RETRY_MAX_MS = 5_000;
 /** How long stop() waits for queued events to be sent before dropping them. */
-const EVENT_FLUSH_ON_STOP_MS = 2_000;
+export const EVENT_FLUSH_ON_STOP_MS = 2_000;
+
+/** The recorder a Scheduler uses: failures and drops go to `log`. */
+export function schedulerEventRecorder(client: KubeClient, component: string, log?: SchedulerOptions['log']): EventRecorder {
+  return new EventRecorder({
+    client,
+    component,
+    onError: (err) => log?.('could not record an event', { err: String(err) }),
+    onDrop: (dropped) => {
+      if (dropped === 1 || dropped % 1000 === 0) log?.('events dropped: the API server is behind and the event queue is full', { dropped });
+    },
+  });
+}
 
 export class Scheduler {
   readonly pods: Informer;
@@ -50,6 +69,7 @@ export class Scheduler {
   readonly cache = new SchedulerCache();
   private readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 5_000, name: 'scheduler' });
   private readonly recorder: EventRecorder;
+  private readonly ownsRecorder: boolean;
   private readonly unschedulable = new Set<string>();
   private readonly bindFailures = new Map<string, number>();
   private running: Promise<void> | undefined;
@@ -65,14 +85,8 @@ export class Scheduler {
   constructor(private readonly o: SchedulerOptions) {
     this.name = o.schedulerName ?? 'default-scheduler';
     this.maxInFlight = Math.max(1, Math.floor(o.maxInFlightBinds ?? 64));
-    this.recorder = new EventRecorder({
-      client: o.client,
-      component: this.name,
-      onError: (err) => o.log?.('could not record an event', { err: String(err) }),
-      onDrop: (dropped) => {
-        if (dropped === 1 || dropped % 1000 === 0) o.log?.('events dropped: the API server is behind and the event queue is full', { dropped });
-      },
-    });
+    this.ownsRecorder = o.recorder === undefined;
+    this.recorder = o.recorder ?? schedulerEventRecorder(o.client, this.name, o.log);
     this.pods = new Informer(o.client, resources.pods);
     this.nodes = new Informer(o.client, resources.nodes);
     this.pods.on({
@@ -130,7 +144,8 @@ export class Scheduler {
 
   /**
    * Stops deciding and the informers, lets the binds under way finish (each ends with its
-   * request's timeout at the latest), and sends the recorded events for up to 2 s more.
+   * request's timeout at the latest), and, unless the recorder was passed in, sends the recorded
+   * events for up to 2 s more.
    */
   async stop(): Promise<void> {
     this.queue.shutDown();
@@ -138,7 +153,7 @@ export class Scheduler {
     await this.running;
     await Promise.all([this.pods.stop(), this.nodes.stop()]);
     await Promise.all([...this.binding]);
-    await this.recorder.close(EVENT_FLUSH_ON_STOP_MS);
+    if (this.ownsRecorder) await this.recorder.close(EVENT_FLUSH_ON_STOP_MS);
   }
 
   /** Waits until fewer than maxInFlightBinds binds are under way. */
