@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -122,6 +123,46 @@ describe('process runtime log collector', () => {
       expect((await rt.inspect(rec.id))?.status).toMatchObject({ state: 'exited', exitCode: 0 });
     } finally {
       for (const r of await rt.list()) if (r.status.state === 'running') await rt.stop(r.id, 0);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('process runtime collector stop', () => {
+  it('signals only its own collector: a pid file naming another process is waited out, never acted on', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'flotilla-process-runtime-'));
+    const rt = new ProcessRuntime(root);
+    // Stands for an unrelated process that got a dead collector's pid.
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const running = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let collector = 0;
+    try {
+      await rt.ensureCollector();
+      const pidFile = path.join(root, 'collector.pid');
+      for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+      collector = Number((await readFile(pidFile, 'utf8')).trim());
+      expect(running(collector)).toBe(true);
+      await writeFile(pidFile, String(bystander.pid));
+      let stopped = false;
+      const stopping = rt.stopCollector().then(() => { stopped = true; });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(running(bystander.pid!)).toBe(true);
+      expect(stopped).toBe(false); // the collector still answers: it waits for the file to name it
+      await writeFile(pidFile, String(collector));
+      await stopping;
+      for (let i = 0; i < 100 && running(collector); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(running(collector)).toBe(false);
+      expect(running(bystander.pid!)).toBe(true);
+    } finally {
+      bystander.kill('SIGKILL');
+      if (collector > 0 && running(collector)) process.kill(collector, 'SIGKILL');
       await rm(root, { recursive: true, force: true });
     }
   });

@@ -11,7 +11,7 @@
  * kubelet finds (adopts) what the previous one started.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -272,15 +272,7 @@ export class ProcessRuntime implements ContainerRuntime {
    */
   async ensureCollector(): Promise<void> {
     for (let attempt = 0; attempt < 400; attempt++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const conn = net.connect(collectorAddress(this.root));
-        conn.on('connect', () => {
-          conn.end();
-          resolve(true);
-        });
-        conn.on('error', () => resolve(false));
-      });
-      if (up) return;
+      if (await this.collectorAnswers()) return;
       if (attempt % 100 === 0) this.startCollector();
       await sleep(25);
     }
@@ -293,10 +285,46 @@ export class ProcessRuntime implements ContainerRuntime {
     c.unref();
   }
 
-  /** Stops the node's log collector (`flotilla down`): only when no container is left running. */
+  private collectorAnswers(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const conn = net.connect(collectorAddress(this.root));
+      conn.on('connect', () => {
+        conn.end();
+        resolve(true);
+      });
+      conn.on('error', () => resolve(false));
+    });
+  }
+
+  /**
+   * Stops the node's log collector (`flotilla down`): only when no container is left running.
+   * It signals only a process that is this root's collector by its arguments: the pid file of a
+   * collector that died may name someone else's process by now. A collector answers on its
+   * socket a moment before it writes its pid file, so while one answers and the file does not
+   * name it yet, this waits for the file (up to 2 s).
+   */
   async stopCollector(): Promise<void> {
-    const pid = Number((await readFile(path.join(this.root, 'collector.pid'), 'utf8').catch(() => '')).trim());
-    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGTERM');
+    for (let attempt = 0; attempt < 80; attempt++) {
+      const pid = Number((await readFile(path.join(this.root, 'collector.pid'), 'utf8').catch(() => '')).trim());
+      if (pid > 0 && this.isCollector(pid)) {
+        process.kill(pid, 'SIGTERM');
+        return;
+      }
+      if (!(await this.collectorAnswers())) return;
+      await sleep(25);
+    }
+  }
+
+  /** Whether `pid` runs this root's log collector (alive, with the collector and root as its arguments). */
+  private isCollector(pid: number): boolean {
+    if (!alive(pid)) return false;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return true; // no /proc here: alive is all we can know
+    }
+    return args.includes(this.root) && args.some((a) => a.endsWith(`${path.sep}log-collector.js`));
   }
 
   async inspect(id: string): Promise<ContainerRecord | undefined> {
