@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     const u = summarize(updates);
     const d = sortNumbers(deliveries);
     const totalReceived = received.reduce((a, b) => a + b, 0);
-    process.stdout.write(`[bench] updates: ${fmtOps(u.ops)}/s, p99 ${fmtMs(u.p99)}; ${totalReceived} of ${cfg.watchers * cfg.updates} events delivered (${outcome}) in ${fanoutSeconds.toFixed(1)} s; delivery p50 ${fmtMs(percentile(d, 50))}, p99 ${fmtMs(percentile(d, 99))}\n`);
+    process.stdout.write(`[bench] updates: ${fmtOps(u.ops)}/s, p99 ${fmtMs(u.p99)}, ${errorsText(updates.errors)}; ${totalReceived} of ${cfg.watchers * cfg.updates} events delivered (${outcome}) in ${fanoutSeconds.toFixed(1)} s; delivery p50 ${fmtMs(percentile(d, 50))}, p99 ${fmtMs(percentile(d, 99))}\n`);
 
     const rss = apis.map((a) => rssKiB(a.proc.pid));
     const listP50 = percentile(ls, 50);
@@ -223,6 +223,7 @@ async function main(): Promise<void> {
       ['create errors', errorsText(creates.errors), '0', creates.errors.size === 0 ? 'PASS' : 'MISS'],
       [`LIST ${listed} pods, p50 of ${cfg.lists}`, fmtMs(listP50), '< 1 s (30 s)', listed === cfg.pods && listP50 < 1000 ? 'PASS' : 'MISS'],
       ['update (merge patch), concurrency 4', `${fmtOps(u.ops)}/s, p99 ${fmtMs(u.p99)}`, 'p99 < 100 ms (1 s)', u.p99 < 100 ? 'PASS' : 'MISS'],
+      ['update errors', errorsText(updates.errors), '0', updates.errors.size === 0 ? 'PASS' : 'MISS'],
       [`watch: ${cfg.watchers} watchers × ${cfg.updates} updates`, `${totalReceived} events in ${fanoutSeconds.toFixed(1)} s`, 'every event delivered', totalReceived === cfg.watchers * cfg.updates ? 'PASS' : 'MISS'],
       ['watch delivery latency p50 / p99', `${fmtMs(percentile(d, 50))} / ${fmtMs(percentile(d, 99))}`, '', ''],
       ['RSS per replica after the run', rss.map((r) => fmtMiB(r)).join(', '), '', ''],

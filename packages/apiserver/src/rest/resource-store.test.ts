@@ -425,6 +425,22 @@ describe('update', () => {
     );
     expect(Object.keys((await rs.get(ns, 'shared')).data as Json).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
   });
+
+  it('many writers at once on one object all succeed: a conflict without a pinned resourceVersion is never a 409', async () => {
+    // What kubectl patch and a controller's status writes count on. Each round of conflicting
+    // writers has one winner, so the last of 40 loses 39 times: no fixed small retry count will do.
+    const ns = freshNamespace();
+    const rs = rsFor(configmaps);
+    await rs.create(ns, cm('hot', { data: {} }));
+    const n = 40;
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) =>
+        rs.writeLoop(ns, 'hot', undefined, (cur) => ({ ...cur, data: { ...(cur.data as Json), [`k${i}`]: String(i) } })),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    expect(Object.keys((await rs.get(ns, 'hot')).data as Json)).toHaveLength(n);
+  });
 });
 
 describe('delete', () => {

@@ -26,8 +26,19 @@ import { listPrefix, objectKey, StoreCompactedError, type Store, type StoredEven
 import { TooOldError, WatchCache } from '../storage/watch-cache.js';
 import { carryMetadata, generatedName, initMetadata, sameObject, timestamp, validateMetadata } from './metadata.js';
 
-/** How often a write whose precondition the client did not pin is retried against a newer copy. */
-const MAX_RETRIES = 16;
+/**
+ * How long a write whose precondition the client did not pin keeps retrying against the newer
+ * copy a conflict returns. Kubernetes retries such writes without a count limit (each round of
+ * conflicting writers has a winner, so a busy object only needs time); a fixed count made the
+ * last of a few dozen concurrent writers fail with 409. Bounded by time instead, well inside a
+ * client's request timeout.
+ */
+const RETRY_BUDGET_MS = 10_000;
+
+/** Pause before the next try after `conflicts` conflicts: none at first, then a short random one, so writers that keep colliding fall out of step. */
+function retryDelayMs(conflicts: number): number {
+  return conflicts < 3 ? 0 : Math.random() * Math.min(2 ** (conflicts - 3), 16);
+}
 
 export interface WriteOptions {
   dryRun?: boolean;
@@ -194,8 +205,9 @@ export class ResourceStore {
     mutate: (current: KubeObject) => KubeObject,
     opts: WriteOptions = {},
   ): Promise<KubeObject> {
-    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const current = await this.store.get(this.key(namespace, name));
+    const deadline = performance.now() + RETRY_BUDGET_MS;
+    let current = await this.store.get(this.key(namespace, name));
+    for (let conflicts = 0; ; conflicts++) {
       if (!current) throw notFound(this.subject(name));
       if (pinned !== undefined && pinned !== '' && pinned !== current.metadata.resourceVersion) {
         throw conflict(this.subject(name), 'the object has been modified; please apply your changes to the latest version and try again');
@@ -219,19 +231,20 @@ export class ResourceStore {
       if (opts.dryRun) return next;
       const expected = Number(current.metadata.resourceVersion);
       // A deleting object whose last finalizer was just removed is gone for good.
-      if (next.metadata.deletionTimestamp && this.finalizersOf(next).length === 0 && this.readyToVanish(next)) {
-        const d = await this.store.delete(this.key(namespace, name), expected);
-        if (d.ok) return this.typed(d.object);
-      } else {
-        const r = await this.store.update(this.key(namespace, name), next, expected);
-        if (r.ok) return this.typed(r.object);
-        if (r.reason === 'missing') throw notFound(this.subject(name));
-      }
+      const r = next.metadata.deletionTimestamp && this.finalizersOf(next).length === 0 && this.readyToVanish(next)
+        ? await this.store.delete(this.key(namespace, name), expected)
+        : await this.store.update(this.key(namespace, name), next, expected);
+      if (r.ok) return this.typed(r.object);
+      if (r.reason === 'missing') throw notFound(this.subject(name));
       if (pinned !== undefined && pinned !== '') {
         throw conflict(this.subject(name), 'the object has been modified; please apply your changes to the latest version and try again');
       }
+      if (performance.now() > deadline) throw conflict(this.subject(name), 'too many concurrent writers; please retry');
+      // The failed transaction returned the copy that beat us: try again on it, without a read.
+      current = r.current ?? (await this.store.get(this.key(namespace, name)));
+      const pause = retryDelayMs(conflicts);
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
     }
-    throw conflict(this.subject(name), 'too many concurrent writers; please retry');
   }
 
   /**
@@ -239,8 +252,9 @@ export class ResourceStore {
    * deletionTimestamp is set and they stay until whoever owns them finishes.
    */
   async delete(namespace: string | undefined, name: string, opts: Omit<DeleteOptions, 'dryRun'> & WriteOptions = {}): Promise<{ object: KubeObject; deleted: boolean }> {
-    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const current = await this.store.get(this.key(namespace, name));
+    const deadline = performance.now() + RETRY_BUDGET_MS;
+    let current = await this.store.get(this.key(namespace, name));
+    for (let conflicts = 0; ; conflicts++) {
       if (!current) throw notFound(this.subject(name));
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== current.metadata.uid) {
@@ -251,19 +265,23 @@ export class ResourceStore {
       }
       const expected = Number(current.metadata.resourceVersion);
       const marked = this.markForDeletion(structuredClone(current), opts);
+      let r;
       if (marked) {
         if (opts.dryRun) return { object: this.typed(marked), deleted: false };
         if (sameObject(marked, current)) return { object: this.typed(current), deleted: false };
-        const r = await this.store.update(this.key(namespace, name), marked, expected);
+        r = await this.store.update(this.key(namespace, name), marked, expected);
         if (r.ok) return { object: this.typed(r.object), deleted: false };
-        continue;
+      } else {
+        if (opts.dryRun) return { object: this.typed(current), deleted: true };
+        r = await this.store.delete(this.key(namespace, name), expected);
+        if (r.ok) return { object: this.typed(r.object), deleted: true };
       }
-      if (opts.dryRun) return { object: this.typed(current), deleted: true };
-      const r = await this.store.delete(this.key(namespace, name), expected);
-      if (r.ok) return { object: this.typed(r.object), deleted: true };
       if (r.reason === 'missing') throw notFound(this.subject(name));
+      if (performance.now() > deadline) throw conflict(this.subject(name), 'too many concurrent writers; please retry');
+      current = r.current ?? (await this.store.get(this.key(namespace, name)));
+      const pause = retryDelayMs(conflicts);
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
     }
-    throw conflict(this.subject(name), 'too many concurrent writers; please retry');
   }
 
   /** Everything that must clear before the object may go: metadata and, for some kinds, spec finalizers. */
