@@ -45,6 +45,13 @@ const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z'
 export class LeaderElector {
   private readonly o: Required<Omit<LeaderElectionOptions, 'onStoppedLeading' | 'onNewLeader'>> & Pick<LeaderElectionOptions, 'onStoppedLeading' | 'onNewLeader'>;
   private observed: { spec: string; at: number } | undefined;
+  /**
+   * The Lease as this leader last wrote it. A leader renews by writing it again, conditional on
+   * that resourceVersion: one request per renewal instead of a read and a write, as client-go's
+   * optimistic renew does, so a loaded API server less often makes it miss the renew deadline.
+   * A conflict means someone else wrote the Lease: the next round reads it and decides.
+   */
+  private held: Lease | undefined;
   private lastRenew = 0;
   private leading: AbortController | undefined;
   private lastLeader = '';
@@ -99,6 +106,17 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<void> {
     const { client, namespace, name, identity } = this.o;
     const now = this.o.now();
+    if (this.leading && this.held) {
+      const held = this.held;
+      try {
+        this.wrote(await client.update<Lease>(resources.leases, { ...held, spec: { ...held.spec, renewTime: microTime(now) } }), now);
+        return;
+      } catch (err) {
+        this.held = undefined;
+        if (!isConflict(err)) throw err;
+        // Written by someone else since: read it below.
+      }
+    }
     let lease: Lease;
     try {
       lease = await client.get<Lease>(resources.leases, name, namespace);
@@ -109,8 +127,7 @@ export class LeaderElector {
         spec: { holderIdentity: identity, leaseDurationSeconds: Math.max(1, Math.ceil(this.o.leaseDurationMs / 1000)), acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
       };
       try {
-        await client.create(resources.leases, fresh, namespace);
-        this.won(now);
+        this.wrote(await client.create<Lease>(resources.leases, fresh, namespace), now);
       } catch (e) {
         if (!isAlreadyExists(e)) throw e; // another candidate created it first
       }
@@ -140,12 +157,17 @@ export class LeaderElector {
       },
     };
     try {
-      const written = await client.update<Lease>(resources.leases, next);
-      this.observed = { spec: JSON.stringify(written.spec ?? {}), at: now };
-      this.won(now);
+      this.wrote(await client.update<Lease>(resources.leases, next), now);
     } catch (err) {
       if (!isConflict(err)) throw err; // another candidate wrote first: it leads
     }
+  }
+
+  /** Our write of the Lease at `now` succeeded: we hold it. */
+  private wrote(written: Lease, now: number): void {
+    this.observed = { spec: JSON.stringify(written.spec ?? {}), at: now };
+    this.held = written;
+    this.won(now);
   }
 
   private won(now: number): void {
@@ -161,6 +183,7 @@ export class LeaderElector {
   }
 
   private stepDown(): void {
+    this.held = undefined;
     if (!this.leading) return;
     this.leading.abort();
     this.leading = undefined;
