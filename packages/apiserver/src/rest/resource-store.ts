@@ -22,7 +22,7 @@ import {
   type StatusCause,
 } from '@flotilla/api';
 import { qualifiedResource, type ResourceDef } from '../registry/types.js';
-import { listPrefix, objectKey, StoreCompactedError, type Store, type StoredEvent } from '../storage/store.js';
+import { listPrefix, objectKey, StoreCompactedError, type Store, type StoredEvent, type WriteResult } from '../storage/store.js';
 import { TooOldError, WatchCache } from '../storage/watch-cache.js';
 import { carryMetadata, generatedName, initMetadata, sameObject, timestamp, validateMetadata } from './metadata.js';
 
@@ -239,12 +239,21 @@ export class ResourceStore {
       if (pinned !== undefined && pinned !== '') {
         throw conflict(this.subject(name), 'the object has been modified; please apply your changes to the latest version and try again');
       }
-      if (performance.now() > deadline) throw conflict(this.subject(name), 'too many concurrent writers; please retry');
-      // The failed transaction returned the copy that beat us: try again on it, without a read.
-      current = r.current ?? (await this.store.get(this.key(namespace, name)));
-      const pause = retryDelayMs(conflicts);
-      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+      current = await this.afterConflict(r, namespace, name, deadline, conflicts);
     }
+  }
+
+  /**
+   * A conditional write lost to another writer: the copy to try again on (the one the failed
+   * transaction returned, so no read is needed), after a pause once conflicts repeat; a 409 once
+   * the retry budget is spent.
+   */
+  private async afterConflict(lost: WriteResult, namespace: string | undefined, name: string, deadline: number, conflicts: number): Promise<KubeObject | undefined> {
+    if (performance.now() > deadline) throw conflict(this.subject(name), 'too many concurrent writers; please retry');
+    const current = (!lost.ok && lost.current) || (await this.store.get(this.key(namespace, name)));
+    const pause = retryDelayMs(conflicts);
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    return current;
   }
 
   /**
@@ -277,10 +286,7 @@ export class ResourceStore {
         if (r.ok) return { object: this.typed(r.object), deleted: true };
       }
       if (r.reason === 'missing') throw notFound(this.subject(name));
-      if (performance.now() > deadline) throw conflict(this.subject(name), 'too many concurrent writers; please retry');
-      current = r.current ?? (await this.store.get(this.key(namespace, name)));
-      const pause = retryDelayMs(conflicts);
-      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+      current = await this.afterConflict(r, namespace, name, deadline, conflicts);
     }
   }
 
